@@ -1,0 +1,51 @@
+"""scaleup_bo: tune a cheap small-scale model, then the expensive large-scale one.
+
+Small- and large-scale runs are two fidelities of one BoTorch
+``SingleTaskMultiFidelityGP``; :class:`SmallScaleOptimizer` and
+:class:`LargeScaleOptimizer` are façades over the shared ask/tell :class:`Engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from scaleup_bo.acquisition import ACQUISITIONS, AcquisitionContext, register_acquisition
+from scaleup_bo.exceptions import (
+    AcquisitionError,
+    DataError,
+    InvalidPointError,
+    ScaleUpBOError,
+    SearchSpaceError,
+    TooManyFailuresError,
+)
+from scaleup_bo.history import History, Trial
+from scaleup_bo.model import DEFAULT_SMALL_FIDELITY, LARGE_FIDELITY
+from scaleup_bo.optimizers import Engine, LargeScaleOptimizer, SmallScaleOptimizer
+from scaleup_bo.plots import plot_opt_process, plot_performance
+from scaleup_bo.space import SearchSpace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACQUISITIONS",
+    "DEFAULT_SMALL_FIDELITY",
+    "LARGE_FIDELITY",
+    "AcquisitionContext",
+    "AcquisitionError",
+    "DataError",
+    "Engine",
+    "History",
+    "InvalidPointError",
+    "LargeScaleOptimizer",
+    "ScaleUpBOError",
+    "SearchSpace",
+    "SearchSpaceError",
+    "SmallScaleOptimizer",
+    "TooManyFailuresError",
+    "Trial",
+    "plot_opt_process",
+    "plot_performance",
+    "register_acquisition",
+]
+
+logging.getLogger("scaleup_bo").addHandler(logging.NullHandler())

@@ -1,0 +1,459 @@
+"""Acquisition registry and proposal optimization at a fixed fidelity.
+
+A name (``"EI"``, ``"PI"``, ``"UCB"``, ``"qNEI"``, ``"KG"``, ``"MES"``) or any callable
+``(model, context) -> botorch AcquisitionFunction`` becomes an acquisition function;
+:func:`propose` then maximizes it with the fidelity column fixed to the scale being
+optimized (1.0 for large-scale proposals) and returns a valid, not-yet-evaluated
+point in user units.
+
+Every acquisition maximizes: the model sees ``-y``, so ``UCB`` here is the optimistic
+*lower* bound of the loss, and ``best_f`` is the best ``-y`` observed at the scale
+being optimized.
+
+Example:
+    >>> from botorch.acquisition import qUpperConfidenceBound
+    >>> def my_ucb(model, context):
+    ...     return qUpperConfidenceBound(model, beta=0.5, X_pending=context.X_pending)
+    >>> register_acquisition("qUCB", my_ucb)   # or pass my_ucb as acq_func directly
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from botorch.acquisition import (
+    AcquisitionFunction,
+    LogExpectedImprovement,
+    OneShotAcquisitionFunction,
+    UpperConfidenceBound,
+    qKnowledgeGradient,
+    qLogNoisyExpectedImprovement,
+    qMaxValueEntropy,
+)
+from botorch.acquisition.analytic import LogProbabilityOfImprovement
+from botorch.models.model import Model
+from botorch.optim import optimize_acqf, optimize_acqf_mixed
+from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+from torch import Tensor
+
+from scaleup_bo.exceptions import AcquisitionError
+from scaleup_bo.space import SearchSpace
+
+__all__ = [
+    "ACQUISITIONS",
+    "AcquisitionBuilder",
+    "AcquisitionContext",
+    "build_acquisition",
+    "propose",
+    "register_acquisition",
+    "resolve_acquisition",
+]
+
+logger = logging.getLogger("scaleup_bo")
+
+
+@dataclass(frozen=True)
+class AcquisitionContext:
+    """What an acquisition builder may need besides the model.
+
+    Attributes:
+        train_X: ``n x (d + 1)`` inputs of every successful observation (last column
+            the fidelity).
+        train_Y: ``n x 1`` targets (``-y``; larger is better).
+        target_fidelity: Fidelity value of the scale being optimized.
+        best_f: Best target (``-y``) observed at that scale; when the scale has no
+            observation yet, the largest posterior mean at that fidelity over the
+            observed points.
+        X_baseline: ``m x (d + 1)`` observed points moved to the target fidelity
+            (those observed at that scale when there are any, else all of them).
+        X_pending: ``p x (d + 1)`` points being evaluated at the target fidelity, or None.
+        options: The user's ``acq_func_kwargs``.
+        seed: Seed for any sampling the builder does.
+        space: The search space (for candidate sets).
+    """
+
+    train_X: Tensor
+    train_Y: Tensor
+    target_fidelity: float
+    best_f: float
+    X_baseline: Tensor
+    X_pending: Tensor | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    space: SearchSpace | None = None
+
+    @property
+    def fidelity_column(self) -> int:
+        """Index of the fidelity column (the last one)."""
+        return self.train_X.shape[-1] - 1
+
+    @classmethod
+    def from_data(
+        cls,
+        model: Model,
+        train_X: Tensor,
+        train_Y: Tensor,
+        target_fidelity: float,
+        *,
+        X_pending: Tensor | None = None,
+        options: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        space: SearchSpace | None = None,
+    ) -> AcquisitionContext:
+        """Derive ``best_f`` and ``X_baseline`` from the training data."""
+        fid = train_X[:, -1]
+        at_target = torch.isclose(fid, torch.tensor(target_fidelity, dtype=fid.dtype))
+        if at_target.any():
+            X_baseline = train_X[at_target]
+            best_f = float(train_Y[at_target].max())
+        else:
+            X_baseline = train_X.clone()
+            X_baseline[:, -1] = target_fidelity
+            with torch.no_grad():
+                best_f = float(model.posterior(X_baseline).mean.max())
+        return cls(
+            train_X=train_X,
+            train_Y=train_Y,
+            target_fidelity=target_fidelity,
+            best_f=best_f,
+            X_baseline=X_baseline,
+            X_pending=X_pending,
+            options=dict(options or {}),
+            seed=seed,
+            space=space,
+        )
+
+
+AcquisitionBuilder = Callable[[Model, AcquisitionContext], AcquisitionFunction]
+
+
+def _option(context: AcquisitionContext, names: Iterable[str], default: Any) -> Any:
+    for name in names:
+        if name in context.options:
+            return context.options[name]
+    return default
+
+
+def _ei(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    xi = float(_option(context, ["xi"], 0.0))
+    return LogExpectedImprovement(model, best_f=context.best_f + xi)
+
+
+def _pi(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    xi = float(_option(context, ["xi"], 0.0))
+    return LogProbabilityOfImprovement(model, best_f=context.best_f + xi)
+
+
+def _ucb(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    if "beta" in context.options:
+        beta = float(context.options["beta"])
+    else:
+        beta = float(_option(context, ["kappa"], 1.96)) ** 2
+    # The model sees -y, so the upper bound of -y is the optimistic lower bound of the loss.
+    return UpperConfidenceBound(model, beta=beta)
+
+
+def _qnei(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    return qLogNoisyExpectedImprovement(
+        model,
+        X_baseline=context.X_baseline,
+        X_pending=context.X_pending,
+        prune_baseline=True,
+    )
+
+
+def _kg(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    num_fantasies = int(_option(context, ["num_fantasies"], 16))
+    with torch.no_grad():
+        current = model.posterior(context.X_baseline).mean.max()
+    return qKnowledgeGradient(
+        model,
+        num_fantasies=num_fantasies,
+        X_pending=context.X_pending,
+        current_value=current,
+    )
+
+
+def _mes(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    if context.space is None:
+        raise AcquisitionError("MES needs the search space to draw its candidate set.")
+    n = int(_option(context, ["num_candidates"], 1000))
+    cand = context.space.to_unit(context.space.sample(n, seed=context.seed))
+    fid = torch.full((cand.shape[0], 1), context.target_fidelity, dtype=cand.dtype)
+    candidate_set = torch.cat([cand, fid], dim=-1)
+    with torch.random.fork_rng():
+        torch.manual_seed(context.seed)
+        return qMaxValueEntropy(
+            model,
+            candidate_set=candidate_set,
+            num_fantasies=int(_option(context, ["num_fantasies"], 16)),
+            X_pending=context.X_pending,
+        )
+
+
+#: Registered acquisition builders by name.
+ACQUISITIONS: dict[str, AcquisitionBuilder] = {
+    "EI": _ei,
+    "PI": _pi,
+    "UCB": _ucb,
+    "qNEI": _qnei,
+    "KG": _kg,
+    "MES": _mes,
+}
+
+
+def register_acquisition(
+    name: str, builder: AcquisitionBuilder, *, overwrite: bool = False
+) -> None:
+    """Register ``builder`` under ``name`` so it can be chosen by ``acq_func=name``.
+
+    Args:
+        name: The name users will pass.
+        builder: ``(model, context) -> AcquisitionFunction``.
+        overwrite: Allow replacing an existing name.
+    """
+    if not callable(builder):
+        raise AcquisitionError(f"builder for {name!r} must be callable, got {builder!r}.")
+    if name in ACQUISITIONS and not overwrite:
+        raise AcquisitionError(f"acquisition {name!r} is already registered.")
+    ACQUISITIONS[name] = builder
+
+
+def resolve_acquisition(acq_func: str | AcquisitionBuilder) -> AcquisitionBuilder:
+    """Turn a registered name or a callable into a builder, or raise a clear error."""
+    if callable(acq_func):
+        return acq_func
+    if isinstance(acq_func, str) and acq_func in ACQUISITIONS:
+        return ACQUISITIONS[acq_func]
+    raise AcquisitionError(
+        f"unknown acq_func {acq_func!r}; use one of {sorted(ACQUISITIONS)} or a callable "
+        "(model, context) -> botorch AcquisitionFunction."
+    )
+
+
+def build_acquisition(
+    acq_func: str | AcquisitionBuilder, model: Model, context: AcquisitionContext
+) -> AcquisitionFunction:
+    """Build the acquisition function and check that the builder returned one."""
+    acqf = resolve_acquisition(acq_func)(model, context)
+    if not isinstance(acqf, AcquisitionFunction):
+        raise AcquisitionError(
+            f"acq_func {acq_func!r} returned {type(acqf).__name__}, "
+            "not a botorch AcquisitionFunction."
+        )
+    return acqf
+
+
+# ---------------------------------------------------------------------- optimization
+def _key(row: Tensor) -> tuple[float, ...]:
+    return tuple(round(float(v), 9) for v in row)
+
+
+def _ordinal_layout(space: SearchSpace) -> list[tuple[int, int]]:
+    """For each column of the ordinal encoding: ``(n_categories, encoded_start)``.
+
+    ``n_categories`` is 0 for a numeric column; a categorical's one-hot block becomes
+    one column holding the category index.
+    """
+    blocks = dict(space.categorical_blocks)
+    layout = []
+    col = 0
+    while col < space.n_columns:
+        width = blocks.get(col, 0)
+        layout.append((width, col))
+        col += max(width, 1)
+    return layout
+
+
+class _OrdinalToOneHot(AcquisitionFunction):
+    """Evaluates an acquisition defined on one-hot inputs at ordinal-encoded inputs.
+
+    The mixed alternating optimizer wants each categorical as one column of
+    category indices; the model was trained on one-hot blocks.
+    """
+
+    def __init__(self, acqf: AcquisitionFunction, space: SearchSpace) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self._layout = _ordinal_layout(space)
+
+    def expand(self, X: Tensor) -> Tensor:
+        """``... x (d_ordinal + 1)`` -> ``... x (d + 1)`` (fidelity last in both)."""
+        parts = []
+        for j, (width, _) in enumerate(self._layout):
+            if width:
+                idx = X[..., j].round().long().clamp(0, width - 1)
+                parts.append(torch.nn.functional.one_hot(idx, width).to(X))
+            else:
+                parts.append(X[..., j : j + 1])
+        parts.append(X[..., -1:])
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, X: Tensor) -> Tensor:
+        return self.acqf(self.expand(X))
+
+
+def _ordinal_columns(space: SearchSpace) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """Integer and categorical columns of the ordinal encoding, with their allowed values."""
+    integer_cols = space.integer_columns
+    discrete: dict[int, list[float]] = {}
+    cats: dict[int, list[float]] = {}
+    for j, (width, start) in enumerate(_ordinal_layout(space)):
+        if width:
+            cats[j] = [float(i) for i in range(width)]
+        elif start in integer_cols:
+            discrete[j] = integer_cols[start]
+    return discrete, cats
+
+
+def propose(
+    acqf: AcquisitionFunction,
+    space: SearchSpace,
+    target_fidelity: float,
+    *,
+    exclude: Tensor | None = None,
+    seed: int = 0,
+    num_restarts: int = 10,
+    raw_samples: int = 512,
+    max_combinations: int = 16,
+) -> list[Any]:
+    """Maximize ``acqf`` at a fixed fidelity and return a new valid point.
+
+    Purely continuous spaces use ``optimize_acqf``; spaces with categoricals enumerate
+    the one-hot patterns with ``optimize_acqf_mixed`` when there are at most
+    ``max_combinations`` of them, and use ``optimize_acqf_mixed_alternating``
+    otherwise. Integers are relaxed and rounded. When the rounded optimum was already
+    evaluated (a row of ``exclude``), the best unexcluded point of a space-filling set
+    of valid candidates is returned instead.
+
+    Args:
+        acqf: The acquisition function over ``(d + 1)``-dim inputs.
+        space: The search space.
+        target_fidelity: Value the fidelity column is fixed to.
+        exclude: ``m x d`` encodings (without fidelity) of points not to propose.
+        seed: Seeds the optimizer's random starts.
+        num_restarts: Starting points of the gradient optimization.
+        raw_samples: Random points used to choose the starts.
+        max_combinations: Largest number of one-hot patterns to enumerate.
+
+    Returns:
+        A point in user units.
+    """
+    d = space.n_columns
+    bounds = torch.zeros(2, d + 1, dtype=torch.float64)
+    bounds[1] = 1.0
+    fid = {d: float(target_fidelity)}
+    excluded = {_key(r) for r in exclude} if exclude is not None else set()
+    options = {"seed": seed}
+    n_comb = space.n_category_combinations
+    one_shot = isinstance(acqf, OneShotAcquisitionFunction)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        if not space.categorical_blocks:
+            X, _ = optimize_acqf(
+                acqf,
+                bounds,
+                q=1,
+                num_restarts=num_restarts,
+                raw_samples=raw_samples,
+                fixed_features=fid,
+                options=options,
+            )
+        elif n_comb <= max_combinations or one_shot:
+            patterns = _onehot_patterns(space, max_combinations, seed)
+            X, _ = optimize_acqf_mixed(
+                acqf,
+                bounds,
+                q=1,
+                num_restarts=max(2, num_restarts // 2),
+                raw_samples=max(64, raw_samples // 4),
+                fixed_features_list=[{**fid, **p} for p in patterns],
+                options=options,
+            )
+        else:
+            discrete, cats = _ordinal_columns(space)
+            wrapped = _OrdinalToOneHot(acqf, space)
+            d_ord = len(_ordinal_layout(space))
+            ob = torch.zeros(2, d_ord + 1, dtype=torch.float64)
+            ob[1] = 1.0
+            for c, values in {**discrete, **cats}.items():
+                ob[0, c], ob[1, c] = values[0], values[-1]
+            Xo, _ = optimize_acqf_mixed_alternating(
+                wrapped,
+                ob,
+                discrete_dims=discrete,
+                cat_dims=cats,
+                fixed_features={d_ord: float(target_fidelity)},
+                num_restarts=num_restarts,
+                raw_samples=raw_samples,
+            )
+            X = wrapped.expand(Xo)
+    x = space.round_unit(X.reshape(-1, d + 1)[:1, :d])
+    if _key(x[0]) not in excluded:
+        return space.from_unit(x)[0]
+    logger.info("acquisition optimum was already evaluated; choosing among fresh candidates")
+    return _best_fresh_candidate(acqf, space, target_fidelity, excluded, seed, one_shot)
+
+
+def _onehot_patterns(space: SearchSpace, limit: int, seed: int) -> list[dict[int, float]]:
+    """Every one-hot pattern, or ``limit`` random ones when there are more."""
+    import itertools
+    import random
+
+    blocks = space.categorical_blocks
+    choices = itertools.product(*[range(w) for _, w in blocks])
+    if space.n_category_combinations > limit:
+        rng = random.Random(seed)
+        combos = {tuple(rng.randrange(w) for _, w in blocks) for _ in range(limit * 4)}
+        chosen: Iterable[tuple[int, ...]] = sorted(combos)[:limit]
+    else:
+        chosen = choices
+    patterns = []
+    for combo in chosen:
+        p: dict[int, float] = {}
+        for (start, width), k in zip(blocks, combo, strict=True):
+            for j in range(width):
+                p[start + j] = 1.0 if j == k else 0.0
+        patterns.append(p)
+    return patterns
+
+
+def _best_fresh_candidate(
+    acqf: AcquisitionFunction,
+    space: SearchSpace,
+    target_fidelity: float,
+    excluded: set[tuple[float, ...]],
+    seed: int,
+    one_shot: bool,
+) -> list[Any]:
+    points = space.sample(2048, seed=seed + 1)
+    U = space.to_unit(points)
+    keep = [i for i in range(U.shape[0]) if _key(U[i]) not in excluded]
+    if not keep:
+        # Every candidate drawn was evaluated already (tiny discrete space): repeat the best.
+        logger.warning("no unevaluated candidate found; the space may be exhausted")
+        return points[0]
+    U = U[keep]
+    # Deduplicate rows.
+    _, first = _unique_rows(U)
+    U = U[first]
+    X = torch.cat([U, torch.full((U.shape[0], 1), target_fidelity, dtype=U.dtype)], dim=-1)
+    with torch.no_grad():
+        if one_shot:
+            scores = acqf.model.posterior(X).mean.squeeze(-1)
+        else:
+            scores = torch.cat([acqf(chunk.unsqueeze(-2)) for chunk in X.split(256)])
+    best = int(torch.nan_to_num(scores, nan=-math.inf).argmax())
+    return space.from_unit(U[best : best + 1])[0]
+
+
+def _unique_rows(U: Tensor) -> tuple[list[tuple[float, ...]], list[int]]:
+    seen: dict[tuple[float, ...], int] = {}
+    for i in range(U.shape[0]):
+        seen.setdefault(_key(U[i]), i)
+    return list(seen), list(seen.values())

@@ -1,0 +1,53 @@
+"""Command line: ``scaleup-bo demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from scaleup_bo.demo import run_demo
+
+    s = run_demo(
+        args.out,
+        small_steps=args.small_steps,
+        large_steps=args.large_steps,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    rows = [
+        ("small-scale best (small score)", s["small_best"]["score"], s["seconds"]["small_stage"]),
+        ("small-scale best, run at large scale", s["small_best_at_large"]["score"], None),
+        ("large-scale best", s["large_best"]["score"], s["seconds"]["large_stage"]),
+    ]
+    print()
+    print(f"{'result':<40}{'val. log-loss':>14}{'stage time (s)':>16}")
+    for name, score, secs in rows:
+        print(f"{name:<40}{score:>14.4f}{'' if secs is None else f'{secs:.1f}':>16}")
+    print()
+    print("large-scale best parameters:", s["large_best"]["params"])
+    print("wrote:", ", ".join(s["files"]))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``scaleup-bo`` console script."""
+    parser = argparse.ArgumentParser(prog="scaleup-bo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="tune a small MLP on digits, then the large one")
+    demo.add_argument("--out", default="scaleup_bo_demo", help="output folder")
+    demo.add_argument("--small-steps", type=int, default=20, help="model-guided small-scale runs")
+    demo.add_argument("--large-steps", type=int, default=10, help="model-guided large-scale runs")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=_demo)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,645 @@
+"""The ask/tell engine and the two façades over it.
+
+:class:`Engine` owns the history of both scales and the shared two-fidelity model;
+:class:`SmallScaleOptimizer` and :class:`LargeScaleOptimizer` only loop over an
+objective, as the seed package's classes did (they run at construction).
+
+Example:
+    >>> from skopt.space import Real, Integer
+    >>> space = [Real(-2.0, 2.0, name="x"), Integer(0, 5, name="k")]
+    >>> small = SmallScaleOptimizer(lambda p: (p[0] - 0.3) ** 2 + p[1], space,
+    ...                             n_steps=5, random_state=0)
+    >>> large = LargeScaleOptimizer(lambda p: (p[0] - 0.5) ** 2 + p[1], space,
+    ...                             small=small, n_steps=3, random_state=0)
+    >>> large.best_score <= large.Y_iters[0]
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from scaleup_bo.acquisition import (
+    AcquisitionBuilder,
+    AcquisitionContext,
+    build_acquisition,
+    propose,
+    resolve_acquisition,
+)
+from scaleup_bo.exceptions import DataError
+from scaleup_bo.history import SCALES, History, Trial
+from scaleup_bo.model import (
+    DEFAULT_SMALL_FIDELITY,
+    KERNELS,
+    LARGE_FIDELITY,
+    Kernel,
+    fit_model,
+)
+from scaleup_bo.space import SearchSpace
+
+__all__ = ["Engine", "LargeScaleOptimizer", "SmallScaleOptimizer"]
+
+logger = logging.getLogger("scaleup_bo")
+
+Objective = Callable[[list[Any]], float]
+
+
+class Engine:
+    """Ask/tell Bayesian optimization over two scales with one shared model.
+
+    Args:
+        search_space: skopt dimensions (see :class:`~scaleup_bo.space.SearchSpace`).
+        small_fidelity: Fidelity value of the small scale, in ``[0, 1)``; the large
+            scale is ``1.0``.
+        acq_func: A registered acquisition name (``"EI"``, ``"PI"``, ``"UCB"``,
+            ``"qNEI"``, ``"KG"``, ``"MES"``) or a callable ``(model, context) ->
+            AcquisitionFunction``.
+        acq_func_kwargs: Options for the acquisition (``xi``, ``kappa``/``beta``,
+            ``num_fantasies``, ``num_candidates``).
+        n_initial_points: Successful observations (both scales together) collected
+            from a space-filling design before the model proposes.
+        random_state: Seed; the same seed and the same results give the same proposals.
+        kernel: Fidelity kernel of the shared model (``"linear_truncated"`` or
+            ``"downsampling"``).
+        num_restarts: Gradient restarts of the acquisition optimizer.
+        raw_samples: Random points used to choose those restarts.
+
+    Example:
+        >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
+        >>> engine.tell_many([[0.2, "a"], [0.7, "b"]], [1.0, 0.5], scale="small")
+        >>> params = engine.ask(scale="large")
+        >>> engine.tell(params, 0.4, scale="large").value
+        0.4
+    """
+
+    def __init__(
+        self,
+        search_space: Any,
+        *,
+        small_fidelity: float = DEFAULT_SMALL_FIDELITY,
+        acq_func: str | AcquisitionBuilder = "EI",
+        acq_func_kwargs: dict[str, Any] | None = None,
+        n_initial_points: int = 1,
+        random_state: int | None = None,
+        kernel: Kernel = "linear_truncated",
+        num_restarts: int = 10,
+        raw_samples: int = 512,
+    ) -> None:
+        self.space = SearchSpace(search_space)
+        if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
+            raise DataError(f"small_fidelity must be a number in [0, 1), got {small_fidelity!r}.")
+        if not 0.0 <= float(small_fidelity) < LARGE_FIDELITY:
+            raise DataError(f"small_fidelity must lie in [0, 1), got {small_fidelity!r}.")
+        self.small_fidelity = float(small_fidelity)
+        resolve_acquisition(acq_func)  # fail now on an unknown name
+        self.acq_func = acq_func
+        if acq_func_kwargs is not None and not isinstance(acq_func_kwargs, dict):
+            raise DataError(f"acq_func_kwargs must be a dict, got {acq_func_kwargs!r}.")
+        self.acq_func_kwargs = dict(acq_func_kwargs or {})
+        self.n_initial_points = _check_count("n_initial_points", n_initial_points)
+        if kernel not in KERNELS:
+            raise DataError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+        self.kernel: Kernel = kernel
+        self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
+        self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
+        if random_state is None:
+            random_state = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        elif isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+            raise DataError(f"random_state must be an int or None, got {random_state!r}.")
+        self.random_state = int(random_state)
+        self.history = History(
+            metadata={
+                "search_space": self.space.describe(),
+                "random_state": self.random_state,
+                "small_fidelity": self.small_fidelity,
+                "kernel": self.kernel,
+                "acq_func": acq_func if isinstance(acq_func, str) else repr(acq_func),
+            }
+        )
+        self._pending: list[tuple[tuple[Any, ...], str]] = []
+        self._model: Any = None
+        self._model_size = -1
+
+    # ------------------------------------------------------------------ scales
+    def fidelity(self, scale: str) -> float:
+        """Fidelity value of ``scale`` (``"small"`` or ``"large"``)."""
+        _check_scale(scale)
+        return LARGE_FIDELITY if scale == "large" else self.small_fidelity
+
+    # ------------------------------------------------------------------ tell
+    def tell(
+        self,
+        params: Sequence[Any],
+        y: Any,
+        scale: str = "large",
+        *,
+        seconds: float = 0.0,
+        error: str | None = None,
+    ) -> Trial:
+        """Record one evaluation.
+
+        A ``y`` that is not a finite real number (``None``, NaN, inf, a string...)
+        is recorded as a failed trial: kept in the history, never shown to the model.
+
+        Args:
+            params: The evaluated point, in user units.
+            y: Its value (to minimize).
+            scale: ``"small"`` or ``"large"``.
+            seconds: Evaluation wall time.
+            error: Why the evaluation failed, if it did.
+
+        Returns:
+            The recorded :class:`~scaleup_bo.history.Trial`.
+        """
+        _check_scale(scale)
+        point = self.space.validate(params)
+        value, problem = _as_finite_float(y)
+        if error is None and problem is not None and y is not None:
+            error = problem
+        key = (tuple(point), scale)
+        if key in self._pending:
+            self._pending.remove(key)
+        status = "ok" if value is not None and error is None else "failed"
+        trial = self.history.add(
+            point,
+            value if status == "ok" else None,
+            scale,
+            status=status,
+            seconds=seconds,
+            error=error if status == "failed" else None,
+        )
+        if status == "failed":
+            logger.warning("trial %d at %s scale failed: %s", trial.number, scale, trial.error)
+        return trial
+
+    def tell_many(
+        self, X: Any, Y: Any, scale: str = "small", *, names: tuple[str, str] = ("X", "Y")
+    ) -> None:
+        """Record many evaluations (a warm start from any table of results).
+
+        Args:
+            X: ``n`` points (list of lists or a 2-D array), in user units.
+            Y: ``n`` values.
+            scale: Scale of all of them.
+            names: How ``X`` and ``Y`` are called in error messages.
+        """
+        rows, values = _check_table(self.space, X, Y, *names)
+        for row, value in zip(rows, values, strict=True):
+            self.tell(row, value, scale)
+
+    def evaluate(self, objective: Objective, params: Sequence[Any], scale: str) -> Trial:
+        """Call ``objective(params)``, time it and tell the result.
+
+        An exception or a non-finite result becomes a failed trial; the run goes on.
+        """
+        point = self.space.validate(params)
+        start = time.perf_counter()
+        try:
+            y = objective(list(point))
+        except Exception as exc:  # a failing evaluation is data, not a crash
+            seconds = time.perf_counter() - start
+            return self.tell(
+                point, None, scale, seconds=seconds, error=f"{type(exc).__name__}: {exc}"
+            )
+        seconds = time.perf_counter() - start
+        return self.tell(point, y, scale, seconds=seconds)
+
+    # ------------------------------------------------------------------ ask
+    def ask(self, scale: str = "large") -> list[Any]:
+        """Propose the next point to evaluate at ``scale``.
+
+        Until ``n_initial_points`` successful observations exist (at least one), points
+        come from a space-filling Sobol design; afterwards from the acquisition
+        function on the shared model at that scale's fidelity. A point already
+        evaluated (or failed, or pending) at that scale is never proposed again.
+
+        Returns:
+            A point in user units, also marked as pending until it is told.
+        """
+        _check_scale(scale)
+        seed = self._step_seed(scale)
+        n_ok = sum(t.ok for t in self.history)
+        point = None
+        if n_ok >= max(self.n_initial_points, 1):
+            point = self._ask_model(scale, seed)
+        if point is None:
+            point = self._ask_design(scale)
+        self._pending.append((tuple(point), scale))
+        return point
+
+    def _ask_model(self, scale: str, seed: int) -> list[Any] | None:
+        model = self.fit(seed=seed)
+        if model is None:
+            return None
+        train_X, train_Y = self.training_data()
+        target = self.fidelity(scale)
+        pending = self._encoded([p for p, s in self._pending if s == scale], target)
+        context = AcquisitionContext.from_data(
+            model,
+            train_X,
+            train_Y,
+            target,
+            X_pending=pending if pending.shape[0] else None,
+            options=self.acq_func_kwargs,
+            seed=seed,
+            space=self.space,
+        )
+        acqf = build_acquisition(self.acq_func, model, context)
+        return propose(
+            acqf,
+            self.space,
+            target,
+            exclude=self.space.to_unit(self._tried(scale)),
+            seed=seed,
+            num_restarts=self.num_restarts,
+            raw_samples=self.raw_samples,
+        )
+
+    def _ask_design(self, scale: str) -> list[Any]:
+        tried = {tuple(self.space.to_unit([p])[0].tolist()) for p in self._tried(scale)}
+        design = self.space.sample(
+            len(self.history) + len(self._pending) + 64, seed=self.random_state
+        )
+        for point in design:
+            if tuple(self.space.to_unit([point])[0].tolist()) not in tried:
+                return point
+        return design[0]
+
+    def _tried(self, scale: str) -> list[list[Any]]:
+        done = [list(t.params) for t in self.history.at(scale)]
+        return done + [list(p) for p, s in self._pending if s == scale]
+
+    def _step_seed(self, scale: str) -> int:
+        seq = np.random.SeedSequence(
+            [self.random_state, len(self.history), len(self._pending), SCALES.index(scale)]
+        )
+        return int(seq.generate_state(1)[0] >> 1)
+
+    # ------------------------------------------------------------------ model
+    def _encoded(self, points: Sequence[Sequence[Any]], fidelity: float) -> Tensor:
+        U = self.space.to_unit(points)
+        return torch.cat([U, torch.full((U.shape[0], 1), fidelity, dtype=U.dtype)], dim=-1)
+
+    def training_data(self) -> tuple[Tensor, Tensor]:
+        """Model inputs and targets from every successful trial.
+
+        Returns:
+            ``train_X``: ``n x (d + 1)`` (last column the fidelity) and ``train_Y``:
+            ``n x 1`` holding ``-y`` (the model maximizes).
+        """
+        ok = [t for t in self.history if t.ok]
+        rows = [self._encoded([t.params], self.fidelity(t.scale)) for t in ok]
+        train_X = (
+            torch.cat(rows)
+            if rows
+            else torch.zeros(0, self.space.n_columns + 1, dtype=torch.float64)
+        )
+        train_Y = -torch.tensor([[t.value] for t in ok], dtype=torch.float64).reshape(-1, 1)
+        return train_X, train_Y
+
+    def fit(self, seed: int | None = None) -> Any:
+        """Fit the shared model on every successful trial (cached until the next tell).
+
+        Returns:
+            The fitted ``SingleTaskMultiFidelityGP``, or ``None`` when there is no data
+            or fitting failed (the failure is logged).
+        """
+        if self._model_size == len(self.history):
+            return self._model
+        train_X, train_Y = self.training_data()
+        if train_X.shape[0] == 0:
+            return None
+        self._model = fit_model(
+            train_X, train_Y, kernel=self.kernel, seed=self.random_state if seed is None else seed
+        )
+        self._model_size = len(self.history)
+        return self._model
+
+    @property
+    def model(self) -> Any:
+        """The shared model as last fitted (``None`` before the first fit)."""
+        return self._model
+
+    # ------------------------------------------------------------------ results
+    def best(self, scale: str) -> Trial | None:
+        """Best successful trial at ``scale`` (``None`` when there is none)."""
+        _check_scale(scale)
+        return self.history.best(scale)
+
+
+class _Facade:
+    """Shared read-only results of the two optimizers (one scale each)."""
+
+    engine: Engine
+    _scale: str
+
+    @property
+    def history(self) -> History:
+        """Every trial at both scales, in order (failures included)."""
+        return self.engine.history
+
+    @property
+    def result(self) -> History:
+        """Alias of :attr:`history`."""
+        return self.engine.history
+
+    @property
+    def space(self) -> SearchSpace:
+        """The :class:`~scaleup_bo.space.SearchSpace` adapter."""
+        return self.engine.space
+
+    @property
+    def model(self) -> Any:
+        """The shared two-fidelity model as last fitted."""
+        return self.engine.model
+
+    @property
+    def best_params(self) -> list[Any] | None:
+        """Best observed point at this optimizer's scale (``None`` if every trial failed)."""
+        best = self.engine.best(self._scale)
+        return None if best is None else list(best.params)
+
+    @property
+    def best_score(self) -> float:
+        """Best observed value at this optimizer's scale (``inf`` if every trial failed)."""
+        best = self.engine.best(self._scale)
+        return math.inf if best is None else float(best.value)  # type: ignore[arg-type]
+
+    @property
+    def X_iters(self) -> np.ndarray:
+        """Successful evaluations at this scale: object array, one row each, user units."""
+        return self.engine.history.X(self._scale)
+
+    @property
+    def Y_iters(self) -> np.ndarray:
+        """Their values (float array), in evaluation order."""
+        return self.engine.history.Y(self._scale)
+
+    def _run(
+        self, objective: Objective, points: list[list[Any]] | None, n_asks: int, progress: bool
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        total = len(points or []) + n_asks
+        bar = tqdm(total=total, desc=f"{self._scale}-scale", disable=not progress, leave=True)
+        try:
+            for point in points or []:
+                self._step(objective, point, bar)
+            for _ in range(n_asks):
+                self._step(objective, self.engine.ask(self._scale), bar)
+        finally:
+            bar.close()
+
+    def _step(self, objective: Objective, point: list[Any], bar: Any) -> None:
+        trial = self.engine.evaluate(objective, point, self._scale)
+        bar.update(1)
+        if math.isfinite(self.best_score):
+            bar.set_postfix(best=f"{self.best_score:.4g}")
+        if self._callback is not None:
+            self._callback(trial)
+
+    _callback: Callable[[Trial], Any] | None = None
+
+
+class SmallScaleOptimizer(_Facade):
+    """Bayesian optimization of the small-scale system (runs at construction).
+
+    Args:
+        objective_func: ``f(params) -> float`` to minimize; ``params`` is a list of
+            Python values in search-space order.
+        search_space: skopt dimensions (``Real``, ``Integer``, ``Categorical``,
+            shorthand tuples/lists, or a ``skopt.space.Space``).
+        acq_func: Acquisition name or callable (see :mod:`scaleup_bo.acquisition`).
+        n_steps: Model-guided evaluations after the initial ones (any ``n_steps >= 0``).
+        n_initial_points: Space-filling evaluations before the model is used.
+        initial_points: Points to evaluate first instead of the space-filling ones.
+        random_state: Seed for reproducible runs.
+        acq_func_kwargs: Options of the acquisition function.
+        small_fidelity: Fidelity value of the small scale (default 0.5).
+        kernel: Fidelity kernel of the shared model.
+        progress: Show a progress bar.
+        callback: Called with each finished :class:`~scaleup_bo.history.Trial`.
+
+    Attributes:
+        best_params, best_score, X_iters, Y_iters: Results at the small scale.
+        history: Every trial. ``engine``: the ask/tell engine underneath.
+
+    Example:
+        >>> opt = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
+        ...                           n_steps=5, random_state=0)
+        >>> len(opt.Y_iters)
+        6
+    """
+
+    _scale = "small"
+
+    def __init__(
+        self,
+        objective_func: Objective,
+        search_space: Any,
+        acq_func: str | AcquisitionBuilder = "EI",
+        n_steps: int = 10,
+        n_initial_points: int = 1,
+        initial_points: Sequence[Sequence[Any]] | None = None,
+        random_state: int | None = None,
+        acq_func_kwargs: dict[str, Any] | None = None,
+        *,
+        small_fidelity: float = DEFAULT_SMALL_FIDELITY,
+        kernel: Kernel = "linear_truncated",
+        progress: bool = False,
+        callback: Callable[[Trial], Any] | None = None,
+    ) -> None:
+        _check_callable("objective_func", objective_func)
+        self.n_steps = _check_count("n_steps", n_steps)
+        n_initial_points = _check_count("n_initial_points", n_initial_points)
+        self.search_space = search_space
+        self.objective_func = objective_func
+        self.engine = Engine(
+            search_space,
+            small_fidelity=small_fidelity,
+            acq_func=acq_func,
+            acq_func_kwargs=acq_func_kwargs,
+            n_initial_points=n_initial_points if initial_points is None else 1,
+            random_state=random_state,
+            kernel=kernel,
+        )
+        points = None
+        if initial_points is not None:
+            points = _check_points(self.engine.space, initial_points, "initial_points")
+            n_initial_points = 0
+        self._callback = callback
+        self._run(objective_func, points, n_initial_points + self.n_steps, progress)
+
+
+class LargeScaleOptimizer(_Facade):
+    """Bayesian optimization of the large-scale system, warm-started by the small one.
+
+    First evaluates ``best_params`` (the small-scale winner) at large scale, then
+    ``n_steps`` proposals of the shared two-fidelity model that holds every small-
+    and large-scale observation.
+
+    Args:
+        objective_func: Large-scale ``f(params) -> float`` to minimize.
+        search_space: The same dimensions as the small stage.
+        best_params: First point to evaluate (default: the best small-scale point).
+        X_iters_small: Small-scale points (list of lists or 2-D array).
+        Y_iters_small: Their values.
+        acq_func: Acquisition name or callable.
+        n_steps: Model-guided evaluations after the first one.
+        random_state: Seed.
+        acq_func_kwargs: Options of the acquisition function.
+        small: A finished :class:`SmallScaleOptimizer`, instead of the three arrays
+            (its whole history, failures included, is carried over).
+        small_fidelity: Fidelity value of the small scale (default: the small
+            optimizer's, else 0.5).
+        kernel: Fidelity kernel of the shared model.
+        progress: Show a progress bar.
+        callback: Called with each finished trial.
+
+    Example:
+        >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
+        ...                             n_steps=5, random_state=0)
+        >>> large = LargeScaleOptimizer(lambda p: (p[0] - 1.2) ** 2, [(-3.0, 3.0)],
+        ...                             small=small, n_steps=3, random_state=0)
+        >>> len(large.Y_iters)
+        4
+    """
+
+    _scale = "large"
+
+    def __init__(
+        self,
+        objective_func: Objective,
+        search_space: Any,
+        best_params: Sequence[Any] | None = None,
+        X_iters_small: Any = None,
+        Y_iters_small: Any = None,
+        acq_func: str | AcquisitionBuilder = "EI",
+        n_steps: int = 10,
+        random_state: int | None = None,
+        acq_func_kwargs: dict[str, Any] | None = None,
+        *,
+        small: SmallScaleOptimizer | None = None,
+        small_fidelity: float | None = None,
+        kernel: Kernel = "linear_truncated",
+        progress: bool = False,
+        callback: Callable[[Trial], Any] | None = None,
+    ) -> None:
+        _check_callable("objective_func", objective_func)
+        self.n_steps = _check_count("n_steps", n_steps)
+        self.search_space = search_space
+        self.objective_func = objective_func
+        if small is not None:
+            if not isinstance(small, SmallScaleOptimizer):
+                raise DataError(f"small must be a SmallScaleOptimizer, got {type(small).__name__}.")
+            if X_iters_small is not None or Y_iters_small is not None:
+                raise DataError("give either small= or X_iters_small/Y_iters_small, not both.")
+            if small_fidelity is None:
+                small_fidelity = small.engine.small_fidelity
+        self.engine = Engine(
+            search_space,
+            small_fidelity=DEFAULT_SMALL_FIDELITY if small_fidelity is None else small_fidelity,
+            acq_func=acq_func,
+            acq_func_kwargs=acq_func_kwargs,
+            random_state=random_state,
+            kernel=kernel,
+        )
+        space = self.engine.space
+        if small is not None:
+            if small.space != space:
+                raise DataError("small was run on a different search space.")
+            for t in small.history:
+                self.engine.history.add(
+                    t.params, t.value, t.scale, status=t.status, seconds=t.seconds, error=t.error
+                )
+        elif X_iters_small is not None or Y_iters_small is not None:
+            self.engine.tell_many(
+                X_iters_small, Y_iters_small, "small", names=("X_iters_small", "Y_iters_small")
+            )
+        if best_params is None:
+            best = self.engine.best("small")
+            if best is None:
+                raise DataError(
+                    "best_params is missing and there is no successful small-scale result "
+                    "to take it from."
+                )
+            best_params = list(best.params)
+        first = _check_points(space, [best_params], "best_params")[0]
+        self._callback = callback
+        self._run(objective_func, [first], self.n_steps, progress)
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise DataError(f"scale must be one of {SCALES}, got {scale!r}.")
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if not callable(value):
+        raise DataError(f"{name} must be callable, got {value!r}.")
+
+
+def _check_count(name: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DataError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise DataError(f"{name} must be >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _as_finite_float(y: Any) -> tuple[float | None, str | None]:
+    """``(value, None)`` for a finite real scalar, else ``(None, reason)``."""
+    if isinstance(y, Tensor):
+        y = y.detach().cpu().numpy()
+    if isinstance(y, np.ndarray):
+        if y.size != 1:
+            return None, f"objective returned an array of shape {y.shape}, not a scalar"
+        y = y.reshape(()).item()
+    if isinstance(y, (bool, np.bool_)) or not isinstance(y, numbers.Real):
+        return None, f"objective returned {y!r}, not a real number"
+    value = float(y)
+    if not math.isfinite(value):
+        return None, f"objective returned {value}"
+    return value, None
+
+
+def _check_points(space: SearchSpace, points: Any, name: str) -> list[list[Any]]:
+    if isinstance(points, np.ndarray):
+        points = points.tolist()
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
+        raise DataError(f"{name} must be a list of points, got {type(points).__name__}.")
+    out = []
+    for i, point in enumerate(points):
+        try:
+            out.append(space.validate(point))
+        except ValueError as exc:
+            raise type(exc)(f"{name}[{i}]: {exc}") from exc
+    return out
+
+
+def _check_table(
+    space: SearchSpace, X: Any, Y: Any, x_name: str, y_name: str
+) -> tuple[list[list[Any]], list[float]]:
+    if X is None or Y is None:
+        raise DataError(f"{x_name} and {y_name} must both be given.")
+    rows = _check_points(space, X, x_name)
+    y = np.asarray(Y, dtype=object).reshape(-1) if not isinstance(Y, np.ndarray) else Y.reshape(-1)
+    if len(rows) != len(y):
+        raise DataError(f"{x_name} has {len(rows)} rows but {y_name} has {len(y)} values.")
+    values = []
+    for i, v in enumerate(y):
+        value, problem = _as_finite_float(v)
+        if value is None:
+            raise DataError(f"{y_name}[{i}] = {v!r} is not a finite number ({problem}).")
+        values.append(value)
+    return rows, values

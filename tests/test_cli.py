@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scaleup_bo.cli import main
+from scaleup_bo.history import History
+
+
+@pytest.mark.slow
+def test_demo_runs_with_a_tiny_budget(tmp_path, capsys):
+    assert (
+        main(
+            ["demo", "--out", str(tmp_path), "--small-steps", "1", "--large-steps", "1", "--quiet"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "large-scale best" in out and "small-scale best, run at large scale" in out
+    assert (tmp_path / "convergence.png").stat().st_size > 1000
+    history = History.load(tmp_path / "history.json")
+    assert len(history.at("small")) == 6 and len(history.at("large")) == 2
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["large_best"]["score"] <= summary["small_best_at_large"]["score"]
+
+
+def test_cli_requires_a_command(capsys):
+    with pytest.raises(SystemExit):
+        main([])

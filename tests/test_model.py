@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from botorch.models import SingleTaskMultiFidelityGP
+
+from scaleup_bo import DataError
+from scaleup_bo.model import build_model, fit_model
+
+
+def _forrester(x):
+    return (6 * x - 2) ** 2 * torch.sin(12 * x - 4)
+
+
+def _data():
+    torch.manual_seed(0)
+    xs = torch.rand(20, 1, dtype=torch.float64)
+    xl = torch.linspace(0.05, 0.95, 5, dtype=torch.float64).unsqueeze(-1)
+    ys = 0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5
+    yl = _forrester(xl)
+    X = torch.cat(
+        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
+    )
+    Y = -torch.cat([ys, yl])
+    return X, Y
+
+
+def test_fit_gives_a_multi_fidelity_model_that_predicts_the_large_scale():
+    X, Y = _data()
+    model = fit_model(X, Y, seed=0)
+    assert isinstance(model, SingleTaskMultiFidelityGP)
+    grid = torch.linspace(0, 1, 50, dtype=torch.float64).unsqueeze(-1)
+    with torch.no_grad():
+        at_large = model.posterior(torch.cat([grid, torch.ones_like(grid)], -1)).mean
+        at_small = model.posterior(torch.cat([grid, torch.full_like(grid, 0.5)], -1)).mean
+    truth = -_forrester(grid)
+    err_large = (at_large - truth).abs().mean()
+    err_small_as_large = (at_small - truth).abs().mean()
+    # The model at s = 1 is about the large function, not the small one.
+    assert err_large < err_small_as_large
+
+
+def test_fit_is_deterministic_under_a_seed():
+    X, Y = _data()
+    a = fit_model(X, Y, seed=4)
+    b = fit_model(X, Y, seed=4)
+    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert torch.equal(pa, pb), na
+
+
+@pytest.mark.parametrize("kernel", ["linear_truncated", "downsampling"])
+def test_both_kernels_fit(kernel):
+    X, Y = _data()
+    assert fit_model(X, Y, kernel=kernel, seed=0) is not None
+
+
+def test_inputs_outside_the_unit_cube_are_refused():
+    X, Y = _data()
+    X[0, -1] = 1.5
+    with pytest.raises(DataError, match="unit cube"):
+        build_model(X, Y)
+
+
+def test_unknown_kernel_is_refused():
+    X, Y = _data()
+    with pytest.raises(DataError, match="kernel"):
+        build_model(X, Y, kernel="rbf")
+
+
+def test_fit_failure_returns_none_and_logs(monkeypatch, caplog):
+    from botorch.exceptions.errors import ModelFittingError
+
+    import scaleup_bo.model as model_module
+
+    calls = []
+
+    def failing_fit(mll, **kwargs):
+        calls.append(1)
+        raise ModelFittingError("all attempts to fit the model have failed")
+
+    monkeypatch.setattr(model_module, "fit_gpytorch_mll", failing_fit)
+    X, Y = _data()
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        assert fit_model(X, Y, attempts=2) is None
+    assert len(calls) == 2
+    assert "space-filling" in caplog.text

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from skopt.space import Integer, Real
+
+from scaleup_bo import (
+    DataError,
+    Engine,
+    InvalidPointError,
+    LargeScaleOptimizer,
+    SmallScaleOptimizer,
+)
+from tests.objectives import large_objective, make_mixed_space, small_objective
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    return SmallScaleOptimizer(
+        small_objective, make_mixed_space(), n_steps=15, n_initial_points=5, random_state=0
+    )
+
+
+@pytest.mark.slow
+def test_readme_quick_start_transfer_beats_the_small_winner(small_run, mixed_space):
+    small = small_run
+    assert len(small.Y_iters) == 20
+    assert isinstance(small.best_params, list)
+    lr, layers, opt, _dropout = small.best_params
+    assert type(lr) is float and type(layers) is int and opt in {"adam", "sgd", "rms"}
+    assert small.best_score == pytest.approx(small_objective(small.best_params))
+    large = LargeScaleOptimizer(
+        large_objective,
+        mixed_space,
+        best_params=small.best_params,
+        X_iters_small=small.X_iters,
+        Y_iters_small=small.Y_iters,
+        n_steps=8,
+        random_state=0,
+    )
+    assert large.X_iters.dtype == object and large.X_iters.shape == (9, 4)
+    assert large.Y_iters.dtype == float and large.Y_iters.shape == (9,)
+    assert list(large.X_iters[0]) == small.best_params
+    # The shared model must improve on the small-scale winner evaluated at large scale.
+    assert large.best_score < large.Y_iters[0] - 0.05
+    assert large.best_score == min(large.Y_iters)
+    assert large.n_steps == 8 and large.search_space is mixed_space
+    scales = [t.scale for t in large.history]
+    assert scales.count("small") == 20 and scales.count("large") == 9
+
+
+def test_small_optimizer_object_and_numpy_or_list_inputs_are_equivalent(small_run, mixed_space):
+    kwargs = {"n_steps": 1, "random_state": 3}
+    a = LargeScaleOptimizer(large_objective, mixed_space, small=small_run, **kwargs)
+    b = LargeScaleOptimizer(
+        large_objective,
+        mixed_space,
+        best_params=small_run.best_params,
+        X_iters_small=small_run.X_iters.tolist(),
+        Y_iters_small=list(small_run.Y_iters),
+        **kwargs,
+    )
+    assert a.X_iters.tolist() == b.X_iters.tolist()
+
+
+def test_reproducible_under_random_state(mixed_space):
+    runs = [
+        SmallScaleOptimizer(
+            small_objective, mixed_space, n_steps=3, n_initial_points=2, random_state=7
+        )
+        for _ in range(2)
+    ]
+    assert runs[0].X_iters.tolist() == runs[1].X_iters.tolist()
+    other = SmallScaleOptimizer(
+        small_objective, mixed_space, n_steps=3, n_initial_points=2, random_state=8
+    )
+    assert other.X_iters.tolist() != runs[0].X_iters.tolist()
+
+
+def test_any_n_steps_including_zero():
+    opt = SmallScaleOptimizer(
+        lambda p: p[0] ** 2, [(-1.0, 1.0)], n_steps=0, n_initial_points=2, random_state=0
+    )
+    assert len(opt.Y_iters) == 2
+    large = LargeScaleOptimizer(lambda p: p[0] ** 2, [(-1.0, 1.0)], small=opt, n_steps=0)
+    assert len(large.Y_iters) == 1 and large.best_params == opt.best_params
+
+
+def test_initial_points_replace_the_random_design():
+    pts = [[0.5], [-0.5]]
+    opt = SmallScaleOptimizer(
+        lambda p: p[0] ** 2, [(-1.0, 1.0)], n_steps=1, initial_points=pts, random_state=0
+    )
+    assert opt.X_iters[:2].tolist() == pts and len(opt.Y_iters) == 3
+
+
+def test_failures_are_kept_but_never_modelled():
+    calls = []
+
+    def flaky(p):
+        calls.append(p)
+        if len(calls) % 3 == 0:
+            raise RuntimeError("CUDA out of memory")
+        if len(calls) % 4 == 0:
+            return float("nan")
+        return (p[0] - 0.3) ** 2
+
+    opt = SmallScaleOptimizer(
+        flaky, [Real(0.0, 1.0)], n_steps=8, n_initial_points=2, random_state=0
+    )
+    failed = [t for t in opt.history if not t.ok]
+    assert len(opt.history) == 10 and len(failed) >= 3
+    assert any("CUDA out of memory" in t.error for t in failed)
+    assert any("nan" in t.error for t in failed)
+    train_X, _train_Y = opt.engine.training_data()
+    assert train_X.shape[0] == len(opt.Y_iters) == 10 - len(failed)
+    assert np.isfinite(opt.Y_iters).all()
+    # A failed point is never proposed again.
+    points = [t.params for t in opt.history]
+    assert len(set(points)) == len(points)
+
+
+def test_engine_ask_tell_never_repeats_points_in_a_tiny_space():
+    engine = Engine([Integer(0, 3)], random_state=0, n_initial_points=1)
+    seen = []
+    for _ in range(4):
+        p = engine.ask("large")
+        seen.append(p[0])
+        engine.tell(p, (p[0] - 2) ** 2, "large")
+    assert sorted(seen) == [0, 1, 2, 3]
+
+
+def test_engine_pending_points_are_not_proposed_twice():
+    engine = Engine([Real(0.0, 1.0), Integer(0, 2)], random_state=0)
+    engine.tell_many([[0.1, 0], [0.9, 2], [0.5, 1]], [1.0, 2.0, 0.5], scale="small")
+    a = engine.ask("large")
+    b = engine.ask("large")
+    assert a != b
+    engine.tell(a, 0.3, "large")
+    engine.tell(b, 0.2, "large")
+    assert engine.best("large").params == tuple(b)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragment"),
+    [
+        (
+            {"X_iters_small": [[0.1], [0.2]], "Y_iters_small": [1.0]},
+            DataError,
+            "2 rows but Y_iters_small has 1",
+        ),
+        (
+            {"X_iters_small": [[0.1, 2.0]], "Y_iters_small": [1.0]},
+            InvalidPointError,
+            "X_iters_small\\[0\\].*1 values",
+        ),
+        (
+            {"X_iters_small": [[0.1]], "Y_iters_small": [float("nan")]},
+            DataError,
+            "Y_iters_small\\[0\\]",
+        ),
+        (
+            {"X_iters_small": [[5.0]], "Y_iters_small": [1.0]},
+            InvalidPointError,
+            "outside its bounds",
+        ),
+        (
+            {"best_params": [3.0], "X_iters_small": [[0.1]], "Y_iters_small": [1.0]},
+            InvalidPointError,
+            "best_params",
+        ),
+        ({"X_iters_small": [[0.1]], "Y_iters_small": [1.0], "n_steps": -1}, DataError, "n_steps"),
+        ({"X_iters_small": [[0.1]], "Y_iters_small": [1.0], "n_steps": 2.5}, DataError, "n_steps"),
+        ({"X_iters_small": [[0.1]], "Y_iters_small": [1.0], "acq_func": "EIx"}, ValueError, "EIx"),
+        ({}, DataError, "best_params is missing"),
+    ],
+)
+def test_large_optimizer_rejects_bad_input(kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        LargeScaleOptimizer(lambda p: p[0], [Real(0.0, 1.0)], **kwargs)
+
+
+def test_small_optimizer_rejects_bad_input():
+    with pytest.raises(DataError, match="objective_func"):
+        SmallScaleOptimizer("not callable", [(0.0, 1.0)])
+    with pytest.raises(DataError, match="n_initial_points"):
+        SmallScaleOptimizer(lambda p: 0.0, [(0.0, 1.0)], n_initial_points=-2)
+    with pytest.raises(DataError, match="small_fidelity"):
+        SmallScaleOptimizer(lambda p: 0.0, [(0.0, 1.0)], small_fidelity=1.0)
+    with pytest.raises(InvalidPointError, match="initial_points\\[1\\]"):
+        SmallScaleOptimizer(lambda p: 0.0, [(0.0, 1.0)], initial_points=[[0.5], [2.0]])
+
+
+def test_best_params_default_to_the_small_best():
+    large = LargeScaleOptimizer(
+        lambda p: p[0],
+        [Real(0.0, 1.0)],
+        X_iters_small=np.array([[0.2], [0.6]]),
+        Y_iters_small=np.array([2.0, 1.0]),
+        n_steps=0,
+    )
+    assert large.best_params == [0.6] and math.isclose(large.best_score, 0.6)
