@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib
 import pytest
 
-from tests.objectives import make_mixed_space
+from scaleup_bo.benchmarks.problems import mixed_toy_space
 
 matplotlib.use("Agg")
 
@@ -13,4 +13,4 @@ matplotlib.use("Agg")
 @pytest.fixture
 def mixed_space():
     """4-D mixed space: log-uniform Real, Integer, string Categorical, uniform Real."""
-    return make_mixed_space()
+    return mixed_toy_space()

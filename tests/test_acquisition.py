@@ -13,16 +13,16 @@ from scaleup_bo import (
     register_acquisition,
 )
 from scaleup_bo.acquisition import build_acquisition, propose, resolve_acquisition
-from tests.objectives import large_objective, make_mixed_space, small_objective
+from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    engine = Engine(make_mixed_space(), random_state=0)
+    engine = Engine(mixed_toy_space(), random_state=0)
     for p in engine.space.sample(12, seed=1):
-        engine.tell(p, small_objective(p), "small")
+        engine.tell(p, mixed_toy_small(p), "small")
     for p in engine.space.sample(3, seed=2):
-        engine.tell(p, large_objective(p), "large")
+        engine.tell(p, mixed_toy_large(p), "large")
     model = engine.fit(seed=0)
     train_X, train_Y = engine.training_data()
     context = AcquisitionContext.from_data(model, train_X, train_Y, 1.0, space=engine.space, seed=0)

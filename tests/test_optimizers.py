@@ -13,13 +13,13 @@ from scaleup_bo import (
     LargeScaleOptimizer,
     SmallScaleOptimizer,
 )
-from tests.objectives import large_objective, make_mixed_space, small_objective
+from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
 
 
 @pytest.fixture(scope="module")
 def small_run():
     return SmallScaleOptimizer(
-        small_objective, make_mixed_space(), n_steps=15, n_initial_points=5, random_state=0
+        mixed_toy_small, mixed_toy_space(), n_steps=15, n_initial_points=5, random_state=0
     )
 
 
@@ -30,9 +30,9 @@ def test_readme_quick_start_transfer_beats_the_small_winner(small_run, mixed_spa
     assert isinstance(small.best_params, list)
     lr, layers, opt, _dropout = small.best_params
     assert type(lr) is float and type(layers) is int and opt in {"adam", "sgd", "rms"}
-    assert small.best_score == pytest.approx(small_objective(small.best_params))
+    assert small.best_score == pytest.approx(mixed_toy_small(small.best_params))
     large = LargeScaleOptimizer(
-        large_objective,
+        mixed_toy_large,
         mixed_space,
         best_params=small.best_params,
         X_iters_small=small.X_iters,
@@ -53,9 +53,9 @@ def test_readme_quick_start_transfer_beats_the_small_winner(small_run, mixed_spa
 
 def test_small_optimizer_object_and_numpy_or_list_inputs_are_equivalent(small_run, mixed_space):
     kwargs = {"n_steps": 1, "random_state": 3}
-    a = LargeScaleOptimizer(large_objective, mixed_space, small=small_run, **kwargs)
+    a = LargeScaleOptimizer(mixed_toy_large, mixed_space, small=small_run, **kwargs)
     b = LargeScaleOptimizer(
-        large_objective,
+        mixed_toy_large,
         mixed_space,
         best_params=small_run.best_params,
         X_iters_small=small_run.X_iters.tolist(),
@@ -68,13 +68,13 @@ def test_small_optimizer_object_and_numpy_or_list_inputs_are_equivalent(small_ru
 def test_reproducible_under_random_state(mixed_space):
     runs = [
         SmallScaleOptimizer(
-            small_objective, mixed_space, n_steps=3, n_initial_points=2, random_state=7
+            mixed_toy_small, mixed_space, n_steps=3, n_initial_points=2, random_state=7
         )
         for _ in range(2)
     ]
     assert runs[0].X_iters.tolist() == runs[1].X_iters.tolist()
     other = SmallScaleOptimizer(
-        small_objective, mixed_space, n_steps=3, n_initial_points=2, random_state=8
+        mixed_toy_small, mixed_space, n_steps=3, n_initial_points=2, random_state=8
     )
     assert other.X_iters.tolist() != runs[0].X_iters.tolist()
 
@@ -202,3 +202,20 @@ def test_best_params_default_to_the_small_best():
         n_steps=0,
     )
     assert large.best_params == [0.6] and math.isclose(large.best_score, 0.6)
+
+
+def test_model_fit_failure_falls_back_to_a_space_filling_point(monkeypatch, caplog):
+    from botorch.exceptions.errors import ModelFittingError
+
+    import scaleup_bo.model as model_module
+
+    def failing_fit(mll, **kwargs):
+        raise ModelFittingError("all attempts to fit the model have failed")
+
+    monkeypatch.setattr(model_module, "fit_gpytorch_mll", failing_fit)
+    opt = SmallScaleOptimizer(
+        lambda p: (p[0] - 0.3) ** 2, [Real(0.0, 1.0)], n_steps=3, n_initial_points=1, random_state=0
+    )
+    assert len(opt.Y_iters) == 4 and len(set(opt.X_iters[:, 0])) == 4
+    assert opt.model is None
+    assert "falling back to a space-filling proposal" in caplog.text

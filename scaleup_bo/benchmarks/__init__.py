@@ -1,0 +1,1 @@
+"""Benchmarks: problems, baselines and runners (printed tables, never timed unit tests)."""
