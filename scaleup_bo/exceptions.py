@@ -37,4 +37,12 @@ class AcquisitionError(ScaleUpBOError, ValueError):
 
 
 class TooManyFailuresError(ScaleUpBOError, RuntimeError):
-    """Too many evaluations in a row failed; the history so far is kept on the optimizer."""
+    """Too many evaluations in a row failed.
+
+    Attributes:
+        history: Every trial recorded before the run stopped (failures included).
+    """
+
+    def __init__(self, message: str, history: object = None) -> None:
+        super().__init__(message)
+        self.history = history

@@ -3,11 +3,14 @@
 A :class:`Trial` is a frozen record; a :class:`History` is an append-only list of
 them with the queries the optimizers need (observations at one scale, the best
 trial, the points already tried). Histories are saved as JSON with a schema
-version; nothing is ever pickled.
+version; nothing is ever pickled. A :class:`Journal` appends each finished trial to
+a JSON-lines file (flushed and fsynced) so that a killed run can resume, and
+:func:`read_table` reads plain (configuration, score) tables for warm starts.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -180,7 +183,244 @@ class History:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
         """Read a history written by :meth:`save` (plain JSON: never executes code)."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        try:
+            data = json.loads(Path(path).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path} is not a JSON history file: {exc}") from exc
+        return cls.from_dict(data)
+
+    def to_dataframe(self) -> Any:
+        """Every trial as a pandas DataFrame (one column per parameter; pandas needed).
+
+        Returns:
+            A DataFrame with columns ``number, scale, status, value, seconds, error``
+            followed by the parameters, named as in the search space.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is in the dev extras
+            raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
+        names = [d["name"] for d in self.metadata.get("search_space", [])]
+        rows = []
+        for t in self.trials:
+            fields = ("number", "scale", "status", "value", "seconds", "error")
+            row = {k: getattr(t, k) for k in fields}
+            keys = names if len(names) == len(t.params) else [f"x{i}" for i in range(len(t.params))]
+            row.update(zip(keys, t.params, strict=True))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+class Journal:
+    """Append-only JSON-lines record of finished trials, durable after each one.
+
+    The first line is a header describing the run (search space, random state...);
+    every other line is one trial. Each line is flushed and fsynced before
+    :meth:`append` returns, so a run killed at any moment loses at most the
+    evaluation in progress. A truncated last line (killed mid-write) is dropped when
+    the journal is reopened.
+
+    Args:
+        path: The ``.jsonl`` file (created if missing).
+        header: JSON-friendly description of the run, written as the first line.
+        check: Keys of ``header`` that an existing journal must agree on (default:
+            all); the existing header is kept as :attr:`header`.
+
+    Example:
+        >>> journal = Journal("run.jsonl", {"search_space": space.describe()})
+        >>> journal.trials          # trials recorded by an earlier, killed run
+        []
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: dict[str, Any],
+        *,
+        check: Sequence[str] | None = None,
+    ) -> None:
+        # A file without a complete line holds at most a header cut mid-write: start afresh.
+        self.path = Path(path)
+        self.trials: list[Trial] = []
+        self.header = {"type": "header", "schema_version": SCHEMA_VERSION, **header}
+        if self.path.exists() and b"\n" in self.path.read_bytes():
+            keys = list(header) if check is None else list(check)
+            self._read_existing({k: header[k] for k in keys})
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(b"")
+            self._write_line(self.header)
+
+    def _read_existing(self, header: dict[str, Any]) -> None:
+        raw = self.path.read_bytes()
+        records = []
+        good_bytes = 0
+        for i, line in enumerate(raw.splitlines(keepends=True)):
+            try:
+                record = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if not line.endswith(b"\n"):  # killed mid-write: drop the partial line
+                    break
+                raise DataError(f"journal {self.path} is corrupt at line {i + 1}: {exc}") from exc
+            records.append(record)
+            good_bytes += len(line)
+        if not records or not isinstance(records[0], dict) or records[0].get("type") != "header":
+            raise DataError(f"{self.path} is not a scaleup_bo journal (no header line).")
+        found = records[0]
+        if found.get("schema_version") != SCHEMA_VERSION:
+            raise DataError(
+                f"journal {self.path} has schema_version {found.get('schema_version')!r}, "
+                f"expected {SCHEMA_VERSION}."
+            )
+        for key, value in header.items():
+            if key in found and found[key] != _json_roundtrip(value):
+                raise DataError(
+                    f"journal {self.path} was written for another run: its {key} is "
+                    f"{found[key]!r}, this run's is {value!r}."
+                )
+        self.header = found
+        if any(not isinstance(r, dict) or r.get("type") != "trial" for r in records[1:]):
+            raise DataError(f"journal {self.path} holds a line that is not a trial.")
+        self.trials = [Trial.from_dict(r) for r in records[1:]]
+        for expected, trial in enumerate(self.trials):
+            if trial.number != expected:
+                raise DataError(f"journal {self.path}: trial {trial.number} is out of order.")
+        if good_bytes != len(raw) or not raw.endswith(b"\n"):
+            with open(self.path, "r+b") as f:  # drop a partial line; end with a newline
+                f.truncate(good_bytes)
+                if not raw[:good_bytes].endswith(b"\n"):
+                    f.seek(0, os.SEEK_END)
+                    f.write(b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    def _write_line(self, record: dict[str, Any]) -> None:
+        # One write of one whole line, opened per record: no handle outlives a call.
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def append(self, trial: Trial) -> None:
+        """Write one finished trial durably."""
+        self._write_line({"type": "trial", **trial.to_dict()})
+
+
+def read_table(
+    source: Any, space: Any, *, score_column: str | None = None
+) -> tuple[list[list[Any]], list[float]]:
+    """Read a plain table of (parameters, score) rows for a warm start.
+
+    Args:
+        source: A pandas DataFrame, a list of dict records, or the path of a ``.csv``
+            file (header row) or ``.json`` file (a list of records, or a dict of
+            columns). One column per dimension, named as in the search space, plus a
+            score column.
+        space: The :class:`~scaleup_bo.space.SearchSpace` (names and types).
+        score_column: Name of the score column; by default the one called ``score``,
+            ``value``, ``y``, ``objective`` or ``loss``, or the only other column.
+
+    Returns:
+        ``(points, scores)`` with points validated against the space (CSV strings
+        are converted to the dimension's type).
+
+    Raises:
+        DataError: missing columns, an unparsable value or a non-finite score; the
+            message names the row and the column.
+    """
+    records = _records(source)
+    names = space.names
+    if not records:
+        raise DataError("the table has no rows.")
+    columns = list(records[0])
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise DataError(f"the table lacks parameter column(s) {missing}; it has {columns}.")
+    score_column = _score_column(columns, names, score_column)
+    points, scores = [], []
+    for i, record in enumerate(records):
+        try:
+            cells = zip(names, space.dimensions, strict=True)
+            point = [_from_cell(d, record[n]) for n, d in cells]
+            points.append(space.validate(point))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(f"table row {i}: {exc}") from exc
+        value = record.get(score_column)
+        try:
+            score = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            score = math.nan
+        if not math.isfinite(score):
+            raise DataError(
+                f"table row {i}: score {score_column!r} = {value!r} is not a finite number."
+            )
+        scores.append(score)
+    return points, scores
+
+
+_SCORE_NAMES = ("score", "value", "y", "objective", "loss")
+
+
+def _score_column(columns: list[str], names: list[str], given: str | None) -> str:
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"score_column {given!r} is not a column of the table {columns}.")
+        return given
+    for name in _SCORE_NAMES:
+        if name in columns and name not in names:
+            return name
+    others = [c for c in columns if c not in names]
+    if len(others) == 1:
+        return others[0]
+    raise DataError(f"cannot tell which column holds the score among {others}: pass score_column=.")
+
+
+def _records(source: Any) -> list[dict[str, Any]]:
+    if hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
+        return [{str(k): v for k, v in r.items()} for r in source.to_dict("records")]
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8") as f:
+                return list(csv.DictReader(f))
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and "schema_version" not in data:
+                keys = list(data)
+                return [
+                    dict(zip(keys, row, strict=True)) for row in zip(*data.values(), strict=True)
+                ]
+            if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+                return data
+            raise DataError(f"{path}: expected a list of records or a dict of columns.")
+        raise DataError(f"cannot read a table from {path}: use a .csv or .json file.")
+    if isinstance(source, list) and all(isinstance(r, dict) for r in source):
+        return source
+    raise DataError(
+        f"cannot read a table from a {type(source).__name__}: give a DataFrame, a list of "
+        "dict records, or a .csv/.json path."
+    )
+
+
+def _from_cell(dim: Any, value: Any) -> Any:
+    """Convert a table cell (a string when read from CSV) to the dimension's type."""
+    from skopt.space import Categorical, Integer
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(dim, Categorical):
+        for category in dim.categories:
+            if category == value or (isinstance(value, str) and str(category) == value):
+                return category
+        return value
+    if isinstance(value, str):
+        number = float(value.strip())
+        return int(number) if isinstance(dim, Integer) and number.is_integer() else number
+    return value
+
+
+def _json_roundtrip(value: Any) -> Any:
+    return json.loads(json.dumps(value))
 
 
 def _jsonable(value: Any) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,8 +36,8 @@ from scaleup_bo.acquisition import (
     propose,
     resolve_acquisition,
 )
-from scaleup_bo.exceptions import DataError
-from scaleup_bo.history import SCALES, History, Trial
+from scaleup_bo.exceptions import DataError, TooManyFailuresError
+from scaleup_bo.history import SCALES, History, Journal, Trial, read_table
 from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
     KERNELS,
@@ -72,6 +73,17 @@ class Engine:
             ``"downsampling"``).
         num_restarts: Gradient restarts of the acquisition optimizer.
         raw_samples: Random points used to choose those restarts.
+        journal: Path of a JSON-lines journal. Every finished trial is appended and
+            fsynced before the next proposal; if the file exists, its trials are
+            loaded first (resume) — it must have been written for the same search
+            space, small fidelity and (when given) random state.
+        catch: Exception types raised by the objective that :meth:`evaluate` records
+            as failed trials and continues after (default: every ``Exception``).
+            Others are recorded as failed and re-raised; ``KeyboardInterrupt`` is
+            never caught and leaves no trial behind.
+        max_consecutive_failures: :meth:`evaluate` raises
+            :class:`~scaleup_bo.exceptions.TooManyFailuresError` after this many
+            failed trials in a row (``None``: never).
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -93,6 +105,9 @@ class Engine:
         kernel: Kernel = "linear_truncated",
         num_restarts: int = 10,
         raw_samples: int = 512,
+        journal: str | os.PathLike[str] | None = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        max_consecutive_failures: int | None = 10,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -111,11 +126,34 @@ class Engine:
         self.kernel: Kernel = kernel
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
+        self.catch = _check_catch(catch)
+        if max_consecutive_failures is not None:
+            max_consecutive_failures = _check_count(
+                "max_consecutive_failures", max_consecutive_failures, minimum=1
+            )
+        self.max_consecutive_failures = max_consecutive_failures
+        given_state = random_state is not None
         if random_state is None:
             random_state = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         elif isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
             raise DataError(f"random_state must be an int or None, got {random_state!r}.")
         self.random_state = int(random_state)
+        self._journal: Journal | None = None
+        resumed: list[Trial] = []
+        if journal is not None:
+            if not isinstance(journal, (str, os.PathLike)):
+                raise DataError(f"journal must be a file path, got {journal!r}.")
+            header = {
+                "search_space": self.space.describe(),
+                "small_fidelity": self.small_fidelity,
+                "random_state": self.random_state,
+            }
+            check = [k for k in header if k != "random_state" or given_state]
+            self._journal = Journal(journal, header, check=check)
+            self.random_state = int(self._journal.header["random_state"])
+            resumed = self._journal.trials
+            if resumed:
+                logger.info("resuming from %s: %d trials", journal, len(resumed))
         self.history = History(
             metadata={
                 "search_space": self.space.describe(),
@@ -125,6 +163,15 @@ class Engine:
                 "acq_func": acq_func if isinstance(acq_func, str) else repr(acq_func),
             }
         )
+        for trial in resumed:
+            self.history.add(
+                self.space.validate(trial.params),
+                trial.value,
+                trial.scale,
+                status=trial.status,
+                seconds=trial.seconds,
+                error=trial.error,
+            )
         self._pending: list[tuple[tuple[Any, ...], str]] = []
         self._model: Any = None
         self._model_size = -1
@@ -177,6 +224,8 @@ class Engine:
             seconds=seconds,
             error=error if status == "failed" else None,
         )
+        if self._journal is not None:
+            self._journal.append(trial)
         if status == "failed":
             logger.warning("trial %d at %s scale failed: %s", trial.number, scale, trial.error)
         return trial
@@ -196,22 +245,57 @@ class Engine:
         for row, value in zip(rows, values, strict=True):
             self.tell(row, value, scale)
 
+    def tell_table(
+        self, source: Any, scale: str = "small", *, score_column: str | None = None
+    ) -> None:
+        """Record the rows of a plain results table (DataFrame, CSV or JSON file, records).
+
+        See :func:`~scaleup_bo.history.read_table` for the accepted formats.
+        """
+        points, scores = read_table(source, self.space, score_column=score_column)
+        for point, score in zip(points, scores, strict=True):
+            self.tell(point, score, scale)
+
     def evaluate(self, objective: Objective, params: Sequence[Any], scale: str) -> Trial:
         """Call ``objective(params)``, time it and tell the result.
 
-        An exception or a non-finite result becomes a failed trial; the run goes on.
+        An exception listed in ``catch``, a NaN/inf or a non-numeric result becomes
+        a failed trial and the run goes on; any other exception is recorded as a
+        failed trial and re-raised. ``KeyboardInterrupt`` propagates at once and
+        records nothing (the evaluation did not finish; a resumed run repeats it).
+
+        Raises:
+            TooManyFailuresError: ``max_consecutive_failures`` trials in a row failed.
         """
         point = self.space.validate(params)
         start = time.perf_counter()
         try:
             y = objective(list(point))
-        except Exception as exc:  # a failing evaluation is data, not a crash
-            seconds = time.perf_counter() - start
-            return self.tell(
-                point, None, scale, seconds=seconds, error=f"{type(exc).__name__}: {exc}"
+        except self.catch as exc:  # a failing evaluation is data, not a crash
+            trial = self.tell(
+                point, None, scale, seconds=time.perf_counter() - start, error=_describe(exc)
             )
-        seconds = time.perf_counter() - start
-        return self.tell(point, y, scale, seconds=seconds)
+        except Exception as exc:
+            self.tell(point, None, scale, seconds=time.perf_counter() - start, error=_describe(exc))
+            raise
+        else:
+            trial = self.tell(point, y, scale, seconds=time.perf_counter() - start)
+        limit = self.max_consecutive_failures
+        if not trial.ok and limit is not None and self._trailing_failures() >= limit:
+            raise TooManyFailuresError(
+                f"{limit} evaluations in a row failed (last: {trial.error}); stopping. "
+                "The history so far is kept on this exception's .history.",
+                history=self.history,
+            )
+        return trial
+
+    def _trailing_failures(self) -> int:
+        count = 0
+        for trial in reversed(self.history.trials):
+            if trial.ok:
+                break
+            count += 1
+        return count
 
     # ------------------------------------------------------------------ ask
     def ask(self, scale: str = "large") -> list[Any]:
@@ -329,6 +413,11 @@ class Engine:
         """The shared model as last fitted (``None`` before the first fit)."""
         return self._model
 
+    @property
+    def journal(self) -> Journal | None:
+        """The journal recording this engine's trials, if any."""
+        return self._journal
+
     # ------------------------------------------------------------------ results
     def best(self, scale: str) -> Trial | None:
         """Best successful trial at ``scale`` (``None`` when there is none)."""
@@ -337,10 +426,18 @@ class Engine:
 
 
 class _Facade:
-    """Shared read-only results of the two optimizers (one scale each)."""
+    """Shared results and run loop of the two optimizers (one scale each).
+
+    A run is a *plan*: an ordered list of steps that each produce exactly one trial
+    (tell a known result, evaluate a given point, or evaluate a proposal). With a
+    journal, the trials already recorded stand for the first steps of the plan, which
+    are checked against it and skipped: a resumed run neither loses nor repeats an
+    evaluation.
+    """
 
     engine: Engine
     _scale: str
+    _callback: Callable[[Trial], Any] | None = None
 
     @property
     def history(self) -> History:
@@ -384,30 +481,80 @@ class _Facade:
         """Their values (float array), in evaluation order."""
         return self.engine.history.Y(self._scale)
 
-    def _run(
-        self, objective: Objective, points: list[list[Any]] | None, n_asks: int, progress: bool
-    ) -> None:
+    def _run(self, objective: Objective, plan: list[_Step], progress: bool) -> None:
         from tqdm.auto import tqdm
 
-        total = len(points or []) + n_asks
-        bar = tqdm(total=total, desc=f"{self._scale}-scale", disable=not progress, leave=True)
+        done = len(self.engine.history)
+        for i, step in enumerate(plan[:done]):
+            step.check_matches(self.engine.history[i], i)
+        remaining = plan[done:]
+        n_scale = sum(step.scale == self._scale for step in plan)
+        bar = tqdm(
+            total=n_scale,
+            initial=n_scale - sum(step.scale == self._scale for step in remaining),
+            desc=f"{self._scale}-scale",
+            disable=not progress,
+        )
         try:
-            for point in points or []:
-                self._step(objective, point, bar)
-            for _ in range(n_asks):
-                self._step(objective, self.engine.ask(self._scale), bar)
+            for step in remaining:
+                trial = step.run(self.engine, objective)
+                if trial.scale == self._scale:
+                    bar.update(1)
+                    if math.isfinite(self.best_score):
+                        bar.set_postfix(best=f"{self.best_score:.4g}")
+                if self._callback is not None:
+                    self._callback(trial)
+        except KeyboardInterrupt as exc:
+            # The constructor does not return: hand the trials recorded so far over.
+            exc.history = self.engine.history  # type: ignore[attr-defined]
+            logger.warning(
+                "interrupted after %d trials; they are on the exception's .history%s",
+                len(self.engine.history),
+                "" if self.engine.journal is None else f" and in {self.engine.journal.path}",
+            )
+            raise
         finally:
             bar.close()
 
-    def _step(self, objective: Objective, point: list[Any], bar: Any) -> None:
-        trial = self.engine.evaluate(objective, point, self._scale)
-        bar.update(1)
-        if math.isfinite(self.best_score):
-            bar.set_postfix(best=f"{self.best_score:.4g}")
-        if self._callback is not None:
-            self._callback(trial)
 
-    _callback: Callable[[Trial], Any] | None = None
+class _Step:
+    """One planned trial: ``tell`` a known result, ``evaluate`` a point, or ``ask``."""
+
+    def __init__(
+        self, kind: str, scale: str, params: list[Any] | None = None, trial: Trial | None = None
+    ) -> None:
+        self.kind, self.scale, self.params, self.trial = kind, scale, params, trial
+
+    def run(self, engine: Engine, objective: Objective) -> Trial:
+        if self.kind == "tell":
+            t = self.trial
+            assert t is not None
+            return engine.tell(t.params, t.value, t.scale, seconds=t.seconds, error=t.error)
+        params = self.params if self.kind == "evaluate" else engine.ask(self.scale)
+        return engine.evaluate(objective, params, self.scale)  # type: ignore[arg-type]
+
+    def check_matches(self, recorded: Trial, i: int) -> None:
+        expected = self.trial.params if self.trial is not None else self.params
+        same = recorded.scale == self.scale and (
+            expected is None or tuple(recorded.params) == tuple(expected)
+        )
+        if self.trial is not None and self.trial.ok:
+            same = same and recorded.value == self.trial.value
+        if not same:
+            raise DataError(
+                f"the journal does not match this run: its trial {i} is {recorded.scale}-scale "
+                f"{list(recorded.params)}, this run plans a {self.scale}-scale "
+                f"{'proposal' if expected is None else list(expected)} there. "
+                "Use a new journal file for a different run."
+            )
+
+    @classmethod
+    def known(cls, params: Sequence[Any], value: float | None, scale: str) -> _Step:
+        return cls("tell", scale, trial=Trial(0, tuple(params), value, scale))
+
+    @classmethod
+    def of_trial(cls, trial: Trial) -> _Step:
+        return cls("tell", trial.scale, trial=trial)
 
 
 class SmallScaleOptimizer(_Facade):
@@ -421,11 +568,22 @@ class SmallScaleOptimizer(_Facade):
         acq_func: Acquisition name or callable (see :mod:`scaleup_bo.acquisition`).
         n_steps: Model-guided evaluations after the initial ones (any ``n_steps >= 0``).
         n_initial_points: Space-filling evaluations before the model is used.
-        initial_points: Points to evaluate first instead of the space-filling ones.
+        initial_points: Points to evaluate first instead of the space-filling ones;
+            or, with ``initial_scores`` or as a table (DataFrame, ``.csv``/``.json``
+            path, list of dict records with a score column), known results that are
+            recorded without being evaluated again.
         random_state: Seed for reproducible runs.
         acq_func_kwargs: Options of the acquisition function.
+        initial_scores: Known values of ``initial_points``.
         small_fidelity: Fidelity value of the small scale (default 0.5).
         kernel: Fidelity kernel of the shared model.
+        journal: JSON-lines file recording every trial as it finishes; constructing
+            the optimizer again with the same file resumes the run.
+        catch: Objective exceptions recorded as failed trials (default: all
+            ``Exception``\\ s).
+        max_consecutive_failures: Stop with ``TooManyFailuresError`` after this many
+            failures in a row (``None``: never).
+        score_column: Score column of a table given as ``initial_points``.
         progress: Show a progress bar.
         callback: Called with each finished :class:`~scaleup_bo.history.Trial`.
 
@@ -449,12 +607,17 @@ class SmallScaleOptimizer(_Facade):
         acq_func: str | AcquisitionBuilder = "EI",
         n_steps: int = 10,
         n_initial_points: int = 1,
-        initial_points: Sequence[Sequence[Any]] | None = None,
+        initial_points: Any = None,
         random_state: int | None = None,
         acq_func_kwargs: dict[str, Any] | None = None,
         *,
+        initial_scores: Sequence[float] | None = None,
         small_fidelity: float = DEFAULT_SMALL_FIDELITY,
         kernel: Kernel = "linear_truncated",
+        journal: str | os.PathLike[str] | None = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        max_consecutive_failures: int | None = 10,
+        score_column: str | None = None,
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
     ) -> None:
@@ -463,21 +626,38 @@ class SmallScaleOptimizer(_Facade):
         n_initial_points = _check_count("n_initial_points", n_initial_points)
         self.search_space = search_space
         self.objective_func = objective_func
+        space = SearchSpace(search_space)
+        plan: list[_Step] = []
+        if initial_points is not None:
+            n_initial_points = 0  # given points replace the space-filling ones
+        if _is_table(initial_points):
+            points, scores = read_table(initial_points, space, score_column=score_column)
+            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+        elif initial_points is not None and initial_scores is not None:
+            points, scores = _check_table(
+                space, initial_points, initial_scores, "initial_points", "initial_scores"
+            )
+            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+        elif initial_points is not None:
+            points = _check_points(space, initial_points, "initial_points")
+            plan += [_Step("evaluate", "small", p) for p in points]
+        elif initial_scores is not None:
+            raise DataError("initial_scores was given without initial_points.")
+        plan += [_Step("ask", "small") for _ in range(n_initial_points + self.n_steps)]
         self.engine = Engine(
-            search_space,
+            space,
             small_fidelity=small_fidelity,
             acq_func=acq_func,
             acq_func_kwargs=acq_func_kwargs,
-            n_initial_points=n_initial_points if initial_points is None else 1,
+            n_initial_points=max(n_initial_points, 1),
             random_state=random_state,
             kernel=kernel,
+            journal=journal,
+            catch=catch,
+            max_consecutive_failures=max_consecutive_failures,
         )
-        points = None
-        if initial_points is not None:
-            points = _check_points(self.engine.space, initial_points, "initial_points")
-            n_initial_points = 0
         self._callback = callback
-        self._run(objective_func, points, n_initial_points + self.n_steps, progress)
+        self._run(objective_func, plan, progress)
 
 
 class LargeScaleOptimizer(_Facade):
@@ -497,11 +677,20 @@ class LargeScaleOptimizer(_Facade):
         n_steps: Model-guided evaluations after the first one.
         random_state: Seed.
         acq_func_kwargs: Options of the acquisition function.
-        small: A finished :class:`SmallScaleOptimizer`, instead of the three arrays
-            (its whole history, failures included, is carried over).
+        small: Instead of the three arrays: a finished :class:`SmallScaleOptimizer`
+            or a :class:`~scaleup_bo.history.History` (whole history carried over,
+            failures included), or a results table (pandas DataFrame, ``.csv`` or
+            ``.json`` path, list of dict records: one column per dimension, named
+            as in the search space, plus a score column).
         small_fidelity: Fidelity value of the small scale (default: the small
             optimizer's, else 0.5).
         kernel: Fidelity kernel of the shared model.
+        journal: JSON-lines file recording every trial as it finishes; constructing
+            the optimizer again with the same file resumes the run.
+        catch: Objective exceptions recorded as failed trials.
+        max_consecutive_failures: Stop with ``TooManyFailuresError`` after this many
+            failures in a row (``None``: never).
+        score_column: Score column of a table given as ``small``.
         progress: Show a progress bar.
         callback: Called with each finished trial.
 
@@ -528,9 +717,13 @@ class LargeScaleOptimizer(_Facade):
         random_state: int | None = None,
         acq_func_kwargs: dict[str, Any] | None = None,
         *,
-        small: SmallScaleOptimizer | None = None,
+        small: Any = None,
         small_fidelity: float | None = None,
         kernel: Kernel = "linear_truncated",
+        journal: str | os.PathLike[str] | None = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        max_consecutive_failures: int | None = 10,
+        score_column: str | None = None,
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
     ) -> None:
@@ -538,44 +731,65 @@ class LargeScaleOptimizer(_Facade):
         self.n_steps = _check_count("n_steps", n_steps)
         self.search_space = search_space
         self.objective_func = objective_func
-        if small is not None:
-            if not isinstance(small, SmallScaleOptimizer):
-                raise DataError(f"small must be a SmallScaleOptimizer, got {type(small).__name__}.")
-            if X_iters_small is not None or Y_iters_small is not None:
-                raise DataError("give either small= or X_iters_small/Y_iters_small, not both.")
+        space = SearchSpace(search_space)
+        if small is not None and (X_iters_small is not None or Y_iters_small is not None):
+            raise DataError("give either small= or X_iters_small/Y_iters_small, not both.")
+        plan: list[_Step] = []
+        if isinstance(small, SmallScaleOptimizer):
+            if small.space != space:
+                raise DataError("small was run on a different search space.")
             if small_fidelity is None:
                 small_fidelity = small.engine.small_fidelity
+            plan += [_Step.of_trial(t) for t in small.history]
+        elif isinstance(small, History):
+            plan += [_Step.of_trial(t) for t in small]
+        elif _is_table(small):
+            points, scores = read_table(small, space, score_column=score_column)
+            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+        elif small is not None:
+            raise DataError(
+                "small must be a SmallScaleOptimizer, a History or a results table "
+                f"(DataFrame, .csv/.json path, list of records), got {type(small).__name__}."
+            )
+        elif X_iters_small is not None or Y_iters_small is not None:
+            points, scores = _check_table(
+                space, X_iters_small, Y_iters_small, "X_iters_small", "Y_iters_small"
+            )
+            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+        if best_params is None:
+            known = [s.trial for s in plan if s.trial is not None and s.trial.ok]
+            small_known = [t for t in known if t.scale == "small"]
+            if not small_known:
+                raise DataError(
+                    "best_params is missing and there is no successful small-scale result "
+                    "to take it from."
+                )
+            best_params = list(min(small_known, key=lambda t: t.value).params)  # type: ignore[arg-type, return-value]
+        first = _check_points(space, [best_params], "best_params")[0]
+        plan.append(_Step("evaluate", "large", first))
+        plan += [_Step("ask", "large") for _ in range(self.n_steps)]
         self.engine = Engine(
-            search_space,
+            space,
             small_fidelity=DEFAULT_SMALL_FIDELITY if small_fidelity is None else small_fidelity,
             acq_func=acq_func,
             acq_func_kwargs=acq_func_kwargs,
             random_state=random_state,
             kernel=kernel,
+            journal=journal,
+            catch=catch,
+            max_consecutive_failures=max_consecutive_failures,
         )
-        space = self.engine.space
-        if small is not None:
-            if small.space != space:
-                raise DataError("small was run on a different search space.")
-            for t in small.history:
-                self.engine.history.add(
-                    t.params, t.value, t.scale, status=t.status, seconds=t.seconds, error=t.error
-                )
-        elif X_iters_small is not None or Y_iters_small is not None:
-            self.engine.tell_many(
-                X_iters_small, Y_iters_small, "small", names=("X_iters_small", "Y_iters_small")
-            )
-        if best_params is None:
-            best = self.engine.best("small")
-            if best is None:
-                raise DataError(
-                    "best_params is missing and there is no successful small-scale result "
-                    "to take it from."
-                )
-            best_params = list(best.params)
-        first = _check_points(space, [best_params], "best_params")[0]
         self._callback = callback
-        self._run(objective_func, [first], self.n_steps, progress)
+        self._run(objective_func, plan, progress)
+
+
+def _is_table(source: Any) -> bool:
+    """A DataFrame, a file path, or a list of dict records (not a list of points)."""
+    if isinstance(source, (str, os.PathLike)):
+        return True
+    if hasattr(source, "to_dict") and hasattr(source, "columns"):
+        return True
+    return isinstance(source, list) and bool(source) and all(isinstance(r, dict) for r in source)
 
 
 # ---------------------------------------------------------------------- validation helpers
@@ -595,6 +809,19 @@ def _check_count(name: str, value: Any, minimum: int = 0) -> int:
     if value < minimum:
         raise DataError(f"{name} must be >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:
+    types = catch if isinstance(catch, tuple) else (catch,)
+    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+        raise DataError(f"catch must be an exception class or a tuple of them, got {catch!r}.")
+    if any(issubclass(KeyboardInterrupt, t) for t in types):
+        raise DataError("catch must not include KeyboardInterrupt (or BaseException).")
+    return types
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _as_finite_float(y: Any) -> tuple[float | None, str | None]:

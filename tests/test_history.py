@@ -45,3 +45,166 @@ def test_load_refuses_foreign_json(tmp_path):
     path.write_text(json.dumps({"trials": []}))
     with pytest.raises(DataError, match="schema_version"):
         History.load(path)
+
+
+# ---------------------------------------------------------------------- journal
+def _space():
+    from skopt.space import Categorical, Integer, Real
+
+    from scaleup_bo import SearchSpace
+
+    return SearchSpace(
+        [Real(0.0, 1.0, name="a"), Integer(1, 5, name="b"), Categorical(["x", "y"], name="c")]
+    )
+
+
+def test_journal_appends_and_reopens(tmp_path):
+    from scaleup_bo.history import Journal, Trial
+
+    path = tmp_path / "run.jsonl"
+    header = {"search_space": _space().describe(), "random_state": 1}
+    j = Journal(path, header)
+    assert j.trials == []
+    t0 = Trial(0, (0.5, 2, "x"), 1.0, "small", seconds=0.1)
+    t1 = Trial(1, (0.1, 3, "y"), None, "large", status="failed", error="NaN")
+    j.append(t0)
+    j.append(t1)
+    assert len(path.read_text().splitlines()) == 3
+    again = Journal(path, header)
+    assert again.trials == [t0, t1]
+
+
+def test_journal_drops_a_truncated_last_line(tmp_path):
+    from scaleup_bo.history import Journal, Trial
+
+    path = tmp_path / "run.jsonl"
+    header = {"search_space": _space().describe()}
+    j = Journal(path, header)
+    j.append(Trial(0, (0.5, 2, "x"), 1.0, "small"))
+    with open(path, "a") as f:
+        f.write('{"type": "trial", "number": 1, "params": [0.2, ')  # killed mid-write
+    again = Journal(path, header)
+    assert [t.number for t in again.trials] == [0]
+    again.append(Trial(1, (0.3, 1, "y"), 2.0, "small"))
+    assert [t.value for t in Journal(path, header).trials] == [1.0, 2.0]
+
+
+def test_journal_with_only_a_partial_header_starts_afresh(tmp_path):
+    from scaleup_bo.history import Journal
+
+    path = tmp_path / "run.jsonl"
+    path.write_text('{"type": "hea')
+    j = Journal(path, {"search_space": _space().describe()})
+    assert j.trials == [] and path.read_text().startswith('{"type": "header"')
+
+
+def test_journal_refuses_a_corrupt_middle_line_and_another_search_space(tmp_path):
+    from scaleup_bo.history import Journal, Trial
+
+    path = tmp_path / "run.jsonl"
+    header = {"search_space": _space().describe()}
+    j = Journal(path, header)
+    j.append(Trial(0, (0.5, 2, "x"), 1.0, "small"))
+    with pytest.raises(DataError, match="another run: its search_space"):
+        Journal(path, {"search_space": [{"name": "other"}]})
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
+    with pytest.raises(DataError, match="corrupt at line 2"):
+        Journal(path, header)
+
+
+def test_loading_never_executes_code(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.json"
+    evil.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(DataError):
+        History.load(evil)
+    from scaleup_bo.history import Journal
+
+    evil_journal = tmp_path / "evil.jsonl"
+    evil_journal.write_bytes(pickle.dumps(Exploit()) + b"\n")
+    with pytest.raises(DataError):
+        Journal(evil_journal, {})
+    # JSON that looks like an object description stays plain data.
+    sneaky = tmp_path / "sneaky.json"
+    payload = {"py/object": "os.system", "__reduce__": ["os.system", ["touch pwned"]]}
+    sneaky.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "metadata": payload,
+                "trials": [{"number": 0, "params": [payload], "value": 1.0, "scale": "small"}],
+            }
+        )
+    )
+    h = History.load(sneaky)
+    assert h.metadata == payload and h[0].params == (payload,)
+    assert not marker.exists() and not (tmp_path / "pwned").exists()
+
+
+# ---------------------------------------------------------------------- tables
+def test_read_table_from_csv_json_records_and_dataframe(tmp_path):
+    import pandas as pd
+
+    from scaleup_bo.history import read_table
+
+    space = _space()
+    rows = [{"a": 0.5, "b": 2, "c": "x", "score": 1.5}, {"a": 0.25, "b": 5, "c": "y", "score": 0.5}]
+    expected = ([[0.5, 2, "x"], [0.25, 5, "y"]], [1.5, 0.5])
+    df = pd.DataFrame(rows)
+    assert read_table(df, space) == expected
+    assert read_table(rows, space) == expected
+    df.to_csv(tmp_path / "t.csv", index=False)
+    points, scores = read_table(tmp_path / "t.csv", space)
+    assert (points, scores) == expected and type(points[0][1]) is int
+    (tmp_path / "r.json").write_text(json.dumps(rows))
+    assert read_table(str(tmp_path / "r.json"), space) == expected
+    (tmp_path / "c.json").write_text(json.dumps(df.to_dict("list")))
+    assert read_table(tmp_path / "c.json", space) == expected
+    renamed = df.rename(columns={"score": "val_loss"})
+    assert read_table(renamed, space) == expected  # the only other column
+    assert read_table(renamed.assign(extra=1), space, score_column="val_loss") == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "kwargs", "fragment"),
+    [
+        ([{"a": 0.5, "b": 2, "score": 1.0}], {}, "lacks parameter column.*'c'"),
+        ([{"a": 0.5, "b": 2, "c": "x", "s1": 1.0, "s2": 2.0}], {}, "score_column="),
+        ([{"a": 0.5, "b": 2, "c": "x", "score": "n/a"}], {}, "row 0: score"),
+        ([{"a": 0.5, "b": 9, "c": "x", "score": 1.0}], {}, "row 0: .*'b'.*outside"),
+        ([{"a": 0.5, "b": 2, "c": "z", "score": 1.0}], {}, "row 0: .*'z'"),
+        ([{"a": 0.5, "b": 2, "c": "x", "score": 1.0}], {"score_column": "loss"}, "'loss'"),
+    ],
+)
+def test_read_table_errors_name_row_and_column(rows, kwargs, fragment):
+    from scaleup_bo.history import read_table
+
+    with pytest.raises(DataError, match=fragment):
+        read_table(rows, _space(), **kwargs)
+
+
+def test_to_dataframe_has_named_parameter_columns():
+    h = History(metadata={"search_space": _space().describe()})
+    h.add([0.5, 2, "x"], 1.0, "small")
+    h.add([0.1, 3, "y"], None, "large", status="failed", error="boom")
+    df = h.to_dataframe()
+    assert list(df.columns) == [
+        "number",
+        "scale",
+        "status",
+        "value",
+        "seconds",
+        "error",
+        "a",
+        "b",
+        "c",
+    ]
+    assert df.loc[1, "status"] == "failed" and df.loc[1, "c"] == "y"

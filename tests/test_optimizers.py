@@ -12,6 +12,7 @@ from scaleup_bo import (
     InvalidPointError,
     LargeScaleOptimizer,
     SmallScaleOptimizer,
+    TooManyFailuresError,
 )
 from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
 
@@ -219,3 +220,181 @@ def test_model_fit_failure_falls_back_to_a_space_filling_point(monkeypatch, capl
     assert len(opt.Y_iters) == 4 and len(set(opt.X_iters[:, 0])) == 4
     assert opt.model is None
     assert "falling back to a space-filling proposal" in caplog.text
+
+
+# ---------------------------------------------------------------------- reliability
+def test_exceptions_outside_catch_are_recorded_then_raised(tmp_path):
+    def f(p):
+        raise KeyError("bad key")
+
+    journal = tmp_path / "run.jsonl"
+    with pytest.raises(KeyError):
+        SmallScaleOptimizer(f, [Real(0.0, 1.0)], catch=(ValueError,), journal=journal)
+    (trial,) = History_from_journal(journal)
+    assert not trial.ok and "KeyError" in trial.error
+
+
+def History_from_journal(path):
+    from scaleup_bo.history import Journal
+
+    return Journal(path, {}).trials
+
+
+def test_keyboard_interrupt_stops_records_nothing_half_done_and_resumes(tmp_path):
+    journal = tmp_path / "run.jsonl"
+    calls = []
+
+    def f(p):
+        calls.append(p)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return (p[0] - 0.4) ** 2
+
+    kwargs = {"n_steps": 3, "n_initial_points": 2, "random_state": 0, "journal": journal}
+    with pytest.raises(KeyboardInterrupt) as info:
+        SmallScaleOptimizer(f, [Real(0.0, 1.0)], **kwargs)
+    assert len(info.value.history) == 2 and len(History_from_journal(journal)) == 2
+    resumed = SmallScaleOptimizer(f, [Real(0.0, 1.0)], **kwargs)
+    assert len(resumed.history) == 5 and len(calls) == 6  # the interrupted call is redone once
+    fresh = SmallScaleOptimizer(
+        lambda p: (p[0] - 0.4) ** 2, [Real(0.0, 1.0)], **{**kwargs, "journal": None}
+    )
+    assert resumed.X_iters.tolist() == fresh.X_iters.tolist()
+
+
+def test_repeated_failures_stop_the_run_with_history_intact():
+    def f(p):
+        raise RuntimeError("diverged")
+
+    with pytest.raises(TooManyFailuresError, match="3 evaluations in a row failed") as info:
+        SmallScaleOptimizer(
+            f, [Real(0.0, 1.0)], n_steps=10, max_consecutive_failures=3, random_state=0
+        )
+    history = info.value.history
+    assert len(history) == 3 and all(not t.ok for t in history)
+    assert len({t.params for t in history}) == 3
+
+
+def test_resume_from_journal_neither_loses_nor_repeats(tmp_path, mixed_space):
+    journal = tmp_path / "small.jsonl"
+    calls = []
+
+    def f(p):
+        calls.append(p)
+        return mixed_toy_small(p)
+
+    first = SmallScaleOptimizer(
+        f, mixed_space, n_steps=1, n_initial_points=2, random_state=5, journal=journal
+    )
+    assert len(calls) == 3
+    longer = SmallScaleOptimizer(
+        f, mixed_space, n_steps=3, n_initial_points=2, random_state=5, journal=journal
+    )
+    assert len(calls) == 5 and len(longer.history) == 5
+    assert longer.X_iters[:3].tolist() == first.X_iters.tolist()
+    # random_state is taken from the journal when not given.
+    again = SmallScaleOptimizer(f, mixed_space, n_steps=3, n_initial_points=2, journal=journal)
+    assert len(calls) == 5 and again.engine.random_state == 5
+    with pytest.raises(DataError, match="another run: its random_state"):
+        SmallScaleOptimizer(f, mixed_space, n_steps=3, random_state=6, journal=journal)
+    with pytest.raises(DataError, match="another run: its search_space"):
+        SmallScaleOptimizer(f, [Real(0.0, 1.0)], n_steps=3, journal=journal)
+    with pytest.raises(DataError, match="does not match this run"):
+        SmallScaleOptimizer(f, mixed_space, initial_points=[[0.01, 1, "sgd", 0.5]], journal=journal)
+
+
+def test_large_optimizer_resumes_with_its_small_history_in_the_journal(
+    tmp_path, small_run, mixed_space
+):
+    journal = tmp_path / "large.jsonl"
+    calls = []
+
+    def f(p):
+        calls.append(p)
+        return mixed_toy_large(p)
+
+    LargeScaleOptimizer(f, mixed_space, small=small_run, n_steps=1, random_state=0, journal=journal)
+    resumed = LargeScaleOptimizer(
+        f, mixed_space, small=small_run, n_steps=2, random_state=0, journal=journal
+    )
+    assert len(calls) == 3 and len(resumed.Y_iters) == 3
+    assert len(resumed.history.at("small")) == len(small_run.history)
+
+
+@pytest.mark.slow
+def test_sigkill_at_a_random_evaluation_then_resume(tmp_path):
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests import journal_run
+
+    total = journal_run.N_INITIAL + journal_run.N_STEPS
+    kill_after = random.randint(1, total - 1)
+    script = os.path.join(os.path.dirname(__file__), "journal_run.py")
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))}
+    journal, calls = tmp_path / "run.jsonl", tmp_path / "calls.log"
+    proc = subprocess.Popen([sys.executable, script, str(journal), str(calls)], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        n = len(journal.read_text().splitlines()) - 1 if journal.exists() else 0
+        if n >= kill_after or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = len(History_from_journal(journal))
+    assert killed_at < total, f"the run finished before the kill (kill_after={kill_after})"
+    subprocess.run([sys.executable, script, str(journal), str(calls)], env=env, check=True)
+    resumed = History_from_journal(journal)
+    reference_journal = tmp_path / "ref.jsonl"
+    subprocess.run(
+        [sys.executable, script, str(reference_journal), str(tmp_path / "ref_calls.log")],
+        env=env,
+        check=True,
+    )
+    reference = History_from_journal(reference_journal)
+    assert len(resumed) == total, f"kill_after={kill_after}"
+    assert [(t.params, t.value) for t in resumed] == [(t.params, t.value) for t in reference]
+    n_calls = len(calls.read_text().splitlines())
+    # Finished evaluations are never repeated; at most the one in flight is redone.
+    assert total <= n_calls <= total + 1, (kill_after, killed_at, n_calls)
+
+
+# ---------------------------------------------------------------------- warm start from tables
+def test_large_optimizer_warm_starts_from_a_dataframe_or_csv(tmp_path, small_run, mixed_space):
+    df = small_run.history.to_dataframe()
+    df = df[df.status == "ok"].drop(columns=["number", "scale", "status", "seconds", "error"])
+    df = df.rename(columns={"value": "val_loss"})
+    df.to_csv(tmp_path / "small.csv", index=False)
+    from_df = LargeScaleOptimizer(mixed_toy_large, mixed_space, small=df, n_steps=1, random_state=0)
+    from_csv = LargeScaleOptimizer(
+        mixed_toy_large, mixed_space, small=str(tmp_path / "small.csv"), n_steps=1, random_state=0
+    )
+    reference = LargeScaleOptimizer(
+        mixed_toy_large, mixed_space, small=small_run, n_steps=1, random_state=0
+    )
+    assert from_df.X_iters[0].tolist() == small_run.best_params
+    assert from_csv.history.Y("small") == pytest.approx(small_run.Y_iters)
+    assert from_df.X_iters.tolist() == reference.X_iters.tolist()
+
+
+def test_small_optimizer_starts_from_known_results_without_reevaluating(tmp_path):
+    calls = []
+
+    def f(p):
+        calls.append(p)
+        return (p[0] - 0.3) ** 2
+
+    rows = [{"x0": 0.1, "score": 0.04}, {"x0": 0.9, "score": 0.36}]
+    opt = SmallScaleOptimizer(f, [Real(0.0, 1.0)], n_steps=2, initial_points=rows, random_state=0)
+    assert len(calls) == 2 and len(opt.Y_iters) == 4
+    opt2 = SmallScaleOptimizer(
+        f, [Real(0.0, 1.0)], n_steps=1, initial_points=[[0.1], [0.9]], initial_scores=[0.04, 0.36]
+    )
+    assert len(calls) == 3 and opt2.Y_iters[:2].tolist() == [0.04, 0.36]
+    with pytest.raises(DataError, match="initial_scores"):
+        SmallScaleOptimizer(f, [Real(0.0, 1.0)], initial_scores=[1.0])
