@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +33,11 @@ from botorch.acquisition import (
     OneShotAcquisitionFunction,
     UpperConfidenceBound,
     qKnowledgeGradient,
+    qLogExpectedImprovement,
     qLogNoisyExpectedImprovement,
     qMaxValueEntropy,
+    qProbabilityOfImprovement,
+    qUpperConfidenceBound,
 )
 from botorch.acquisition.analytic import LogProbabilityOfImprovement
 from botorch.models.model import Model
@@ -139,14 +143,20 @@ def _option(context: AcquisitionContext, names: Iterable[str], default: Any) -> 
     return default
 
 
+# The analytic EI/PI/UCB ignore pending points; while points are being evaluated
+# their Monte-Carlo twins, which condition on X_pending, are used instead.
 def _ei(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
-    xi = float(_option(context, ["xi"], 0.0))
-    return LogExpectedImprovement(model, best_f=context.best_f + xi)
+    best_f = context.best_f + float(_option(context, ["xi"], 0.0))
+    if context.X_pending is not None:
+        return qLogExpectedImprovement(model, best_f=best_f, X_pending=context.X_pending)
+    return LogExpectedImprovement(model, best_f=best_f)
 
 
 def _pi(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
-    xi = float(_option(context, ["xi"], 0.0))
-    return LogProbabilityOfImprovement(model, best_f=context.best_f + xi)
+    best_f = context.best_f + float(_option(context, ["xi"], 0.0))
+    if context.X_pending is not None:
+        return qProbabilityOfImprovement(model, best_f=best_f, X_pending=context.X_pending)
+    return LogProbabilityOfImprovement(model, best_f=best_f)
 
 
 def _ucb(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
@@ -155,6 +165,8 @@ def _ucb(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
     else:
         beta = float(_option(context, ["kappa"], 1.96)) ** 2
     # The model sees -y, so the upper bound of -y is the optimistic lower bound of the loss.
+    if context.X_pending is not None:
+        return qUpperConfidenceBound(model, beta=beta, X_pending=context.X_pending)
     return UpperConfidenceBound(model, beta=beta)
 
 
@@ -194,6 +206,51 @@ def _mes(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
             num_fantasies=int(_option(context, ["num_fantasies"], 16)),
             X_pending=context.X_pending,
         )
+
+
+#: Options each built-in acquisition accepts in ``acq_func_kwargs``, with their types.
+ACQUISITION_OPTIONS: dict[str, dict[str, type]] = {
+    "EI": {"xi": float},
+    "PI": {"xi": float},
+    "UCB": {"kappa": float, "beta": float},
+    "qNEI": {},
+    "KG": {"num_fantasies": int},
+    "MES": {"num_candidates": int, "num_fantasies": int},
+}
+
+
+def check_options(acq_func: Any, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate ``acq_func_kwargs`` for a built-in acquisition (others pass through).
+
+    Raises:
+        AcquisitionError: an unknown option (the known ones are listed) or a value of
+            the wrong type, naming the option.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise AcquisitionError(f"acq_func_kwargs must be a dict, got {options!r}.")
+    allowed = ACQUISITION_OPTIONS.get(acq_func) if isinstance(acq_func, str) else None
+    if allowed is None:
+        return dict(options)
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in allowed:
+            raise AcquisitionError(
+                f"acq_func_kwargs: {acq_func} has no option {key!r}; "
+                f"its options are {sorted(allowed) or 'none'}."
+            )
+        kind = allowed[key]
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if kind is int:
+            ok = ok and isinstance(value, numbers.Integral) and value >= 1
+        elif ok:
+            ok = math.isfinite(float(value)) and (key == "xi" or float(value) >= 0)
+        if not ok:
+            what = "a positive integer" if kind is int else "a finite number"
+            raise AcquisitionError(f"acq_func_kwargs[{key!r}] must be {what}, got {value!r}.")
+        out[key] = kind(value)
+    return out
 
 
 #: Registered acquisition builders by name.
@@ -277,10 +334,26 @@ class _OrdinalToOneHot(AcquisitionFunction):
     category indices; the model was trained on one-hot blocks.
     """
 
-    def __init__(self, acqf: AcquisitionFunction, space: SearchSpace) -> None:
+    def __init__(
+        self, acqf: AcquisitionFunction, space: SearchSpace, X_baseline: Tensor | None = None
+    ) -> None:
         super().__init__(model=acqf.model)
         self.acqf = acqf
         self._layout = _ordinal_layout(space)
+        # Read by BoTorch to place "spray" starting points near good observed points.
+        self.X_baseline = None if X_baseline is None else self.collapse(X_baseline)
+
+    def collapse(self, X: Tensor) -> Tensor:
+        """``... x (d + 1)`` one-hot -> ``... x (d_ordinal + 1)`` (inverse of :meth:`expand`)."""
+        parts = []
+        for width, start in self._layout:
+            if width:
+                idx = X[..., start : start + width].argmax(dim=-1, keepdim=True)
+                parts.append(idx.to(X))
+            else:
+                parts.append(X[..., start : start + 1])
+        parts.append(X[..., -1:])
+        return torch.cat(parts, dim=-1)
 
     def expand(self, X: Tensor) -> Tensor:
         """``... x (d_ordinal + 1)`` -> ``... x (d + 1)`` (fidelity last in both)."""
@@ -300,7 +373,7 @@ class _OrdinalToOneHot(AcquisitionFunction):
 
 def _ordinal_columns(space: SearchSpace) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
     """Integer and categorical columns of the ordinal encoding, with their allowed values."""
-    integer_cols = space.integer_columns
+    integer_cols = space.integer_columns()
     discrete: dict[int, list[float]] = {}
     cats: dict[int, list[float]] = {}
     for j, (width, start) in enumerate(_ordinal_layout(space)):
@@ -321,6 +394,7 @@ def propose(
     num_restarts: int = 10,
     raw_samples: int = 512,
     max_combinations: int = 16,
+    X_baseline: Tensor | None = None,
 ) -> list[Any]:
     """Maximize ``acqf`` at a fixed fidelity and return a new valid point.
 
@@ -337,6 +411,8 @@ def propose(
         target_fidelity: Value the fidelity column is fixed to.
         exclude: ``m x d`` encodings (without fidelity) of points not to propose.
         seed: Seeds the optimizer's random starts.
+        X_baseline: ``m x (d + 1)`` good observed points near which the mixed
+            alternating optimizer also starts.
         num_restarts: Starting points of the gradient optimization.
         raw_samples: Random points used to choose the starts.
         max_combinations: Largest number of one-hot patterns to enumerate.
@@ -377,7 +453,7 @@ def propose(
             )
         else:
             discrete, cats = _ordinal_columns(space)
-            wrapped = _OrdinalToOneHot(acqf, space)
+            wrapped = _OrdinalToOneHot(acqf, space, X_baseline)
             d_ord = len(_ordinal_layout(space))
             ob = torch.zeros(2, d_ord + 1, dtype=torch.float64)
             ob[1] = 1.0
@@ -406,13 +482,15 @@ def _onehot_patterns(space: SearchSpace, limit: int, seed: int) -> list[dict[int
     import random
 
     blocks = space.categorical_blocks
-    choices = itertools.product(*[range(w) for _, w in blocks])
+    chosen: Iterable[tuple[int, ...]]
     if space.n_category_combinations > limit:
         rng = random.Random(seed)
-        combos = {tuple(rng.randrange(w) for _, w in blocks) for _ in range(limit * 4)}
-        chosen: Iterable[tuple[int, ...]] = sorted(combos)[:limit]
+        combos: set[tuple[int, ...]] = set()
+        while len(combos) < limit:  # distinct random patterns, every category reachable
+            combos.add(tuple(rng.randrange(w) for _, w in blocks))
+        chosen = sorted(combos)
     else:
-        chosen = choices
+        chosen = itertools.product(*[range(w) for _, w in blocks])
     patterns = []
     for combo in chosen:
         p: dict[int, float] = {}

@@ -65,17 +65,26 @@ class Trial:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trial:
-        """Inverse of :meth:`to_dict`."""
-        value = d.get("value")
-        return cls(
-            number=int(d["number"]),
-            params=tuple(d["params"]),
-            value=None if value is None else float(value),
-            scale=str(d["scale"]),
-            status=str(d.get("status", "ok")),
-            seconds=float(d.get("seconds", 0.0)),
-            error=d.get("error"),
-        )
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            DataError: a field is missing or has the wrong type.
+        """
+        try:
+            value = d.get("value")
+            return cls(
+                number=int(d["number"]),
+                params=tuple(d["params"]),
+                value=None if value is None else float(value),
+                scale=str(d["scale"]),
+                status=str(d.get("status", "ok")),
+                seconds=float(d.get("seconds", 0.0)),
+                error=d.get("error"),
+            )
+        except KeyError as exc:
+            raise DataError(f"trial record {d!r} lacks the field {exc}.") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise DataError(f"malformed trial record {d!r}: {exc}") from exc
 
 
 @dataclass

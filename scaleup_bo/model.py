@@ -39,7 +39,9 @@ Kernel = Literal["linear_truncated", "downsampling"]
 #: Fidelity kernels the shared model can use.
 KERNELS: tuple[str, ...] = ("linear_truncated", "downsampling")
 
-_FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
+# Numerical failures of a fit. torch's LinAlgError (a failed Cholesky) is a RuntimeError;
+# other RuntimeErrors are caught too but logged with their traceback, so a real bug shows.
+_FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError)
 
 
 def build_model(
@@ -119,7 +121,10 @@ def fit_model(
                 raise
             except _FIT_ERRORS as exc:  # numerical trouble: retry, then give up quietly
                 last_error = exc
-                logger.warning("model fit attempt %d failed: %s", attempt + 1, exc)
+                known = isinstance(exc, (ModelFittingError, NotPSDError, NanError))
+                logger.warning(
+                    "model fit attempt %d failed: %s", attempt + 1, exc, exc_info=not known
+                )
                 continue
         model.eval()
         return model

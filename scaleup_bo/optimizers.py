@@ -33,6 +33,7 @@ from scaleup_bo.acquisition import (
     AcquisitionBuilder,
     AcquisitionContext,
     build_acquisition,
+    check_options,
     propose,
     resolve_acquisition,
 )
@@ -117,9 +118,7 @@ class Engine:
         self.small_fidelity = float(small_fidelity)
         resolve_acquisition(acq_func)  # fail now on an unknown name
         self.acq_func = acq_func
-        if acq_func_kwargs is not None and not isinstance(acq_func_kwargs, dict):
-            raise DataError(f"acq_func_kwargs must be a dict, got {acq_func_kwargs!r}.")
-        self.acq_func_kwargs = dict(acq_func_kwargs or {})
+        self.acq_func_kwargs = check_options(acq_func, acq_func_kwargs)
         self.n_initial_points = _check_count("n_initial_points", n_initial_points)
         if kernel not in KERNELS:
             raise DataError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
@@ -210,11 +209,9 @@ class Engine:
         _check_scale(scale)
         point = self.space.validate(params)
         value, problem = _as_finite_float(y)
-        if error is None and problem is not None and y is not None:
-            error = problem
-        key = (tuple(point), scale)
-        if key in self._pending:
-            self._pending.remove(key)
+        if error is None and problem is not None:
+            error = "no value reported" if y is None else problem
+        self._drop_pending(point, scale)
         status = "ok" if value is not None and error is None else "failed"
         trial = self.history.add(
             point,
@@ -229,6 +226,34 @@ class Engine:
         if status == "failed":
             logger.warning("trial %d at %s scale failed: %s", trial.number, scale, trial.error)
         return trial
+
+    def _drop_pending(self, point: Sequence[Any], scale: str) -> bool:
+        """Forget the pending point that ``point`` reports on (tolerating float rounding)."""
+        u = self.space.to_unit([point])[0]
+        gaps = [
+            (float((self.space.to_unit([p])[0] - u).abs().max()), i)
+            for i, (p, s) in enumerate(self._pending)
+            if s == scale
+        ]
+        if not gaps or min(gaps)[0] > 1e-4:  # in unit-cube coordinates
+            return False
+        del self._pending[min(gaps)[1]]
+        return True
+
+    def cancel(self, params: Sequence[Any], scale: str = "large") -> None:
+        """Withdraw a point returned by :meth:`ask` that will not be evaluated.
+
+        Raises:
+            DataError: ``params`` is not pending at ``scale``.
+        """
+        _check_scale(scale)
+        if not self._drop_pending(self.space.validate(params), scale):
+            raise DataError(f"{list(params)} is not pending at the {scale} scale.")
+
+    @property
+    def pending(self) -> list[tuple[list[Any], str]]:
+        """Points asked for and not yet told (or cancelled), with their scales."""
+        return [(list(p), s) for p, s in self._pending]
 
     def tell_many(
         self, X: Any, Y: Any, scale: str = "small", *, names: tuple[str, str] = ("X", "Y")
@@ -346,6 +371,7 @@ class Engine:
             seed=seed,
             num_restarts=self.num_restarts,
             raw_samples=self.raw_samples,
+            X_baseline=context.X_baseline,
         )
 
     def _ask_design(self, scale: str) -> list[Any]:
@@ -656,6 +682,8 @@ class SmallScaleOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
         )
+        if callback is not None:
+            _check_callable("callback", callback)
         self._callback = callback
         self._run(objective_func, plan, progress)
 
@@ -742,6 +770,11 @@ class LargeScaleOptimizer(_Facade):
                 small_fidelity = small.engine.small_fidelity
             plan += [_Step.of_trial(t) for t in small.history]
         elif isinstance(small, History):
+            recorded = small.metadata.get("search_space")
+            if recorded is not None and recorded != space.describe():
+                raise DataError("small is a History of a different search space.")
+            if small_fidelity is None:
+                small_fidelity = small.metadata.get("small_fidelity")
             plan += [_Step.of_trial(t) for t in small]
         elif _is_table(small):
             points, scores = read_table(small, space, score_column=score_column)
@@ -779,6 +812,8 @@ class LargeScaleOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
         )
+        if callback is not None:
+            _check_callable("callback", callback)
         self._callback = callback
         self._run(objective_func, plan, progress)
 

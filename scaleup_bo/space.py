@@ -65,7 +65,7 @@ class SearchSpace:
         if isinstance(dimensions, SearchSpace):
             dims = list(dimensions.dimensions)
         else:
-            dims = _parse_dimensions(dimensions)
+            dims = [_plain_categories(d) for d in _parse_dimensions(dimensions)]
         names = [d.name if d.name is not None else f"x{i}" for i, d in enumerate(dims)]
         seen: set[str] = set()
         for name in names:
@@ -161,12 +161,16 @@ class SearchSpace:
             if isinstance(d, Categorical)
         ]
 
-    @property
-    def integer_columns(self) -> dict[int, list[float]]:
-        """Encoded column of each Integer dimension -> the encoded values of its integers."""
+    def integer_columns(self, max_values: int = 20) -> dict[int, list[float]]:
+        """Encoded column of each Integer dimension -> the encoded values of its integers.
+
+        Args:
+            max_values: Integer dimensions with more values are left out (they are
+                optimized as relaxed continuous columns and rounded when decoded).
+        """
         out: dict[int, list[float]] = {}
         for block, dim in zip(self._blocks, self._dims, strict=True):
-            if isinstance(dim, Integer):
+            if isinstance(dim, Integer) and int(dim.high) - int(dim.low) < max_values:
                 values = range(int(dim.low), int(dim.high) + 1)
                 out[block.start] = sorted({self._encode_number(dim, v) for v in values})
         return out
@@ -230,7 +234,17 @@ class SearchSpace:
             )
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise InvalidPointError(f"dimension {name!r}: expected a number, got {value!r}.")
-        x = float(value)
+        if isinstance(dim, Integer) and isinstance(value, numbers.Integral):
+            if not int(dim.low) <= int(value) <= int(dim.high):  # exact, whatever the size
+                raise InvalidPointError(
+                    f"dimension {name!r}: value {value!r} is outside its bounds "
+                    f"[{dim.low}, {dim.high}]."
+                )
+            return int(value)
+        try:
+            x = float(value)
+        except OverflowError:
+            x = math.inf
         if not math.isfinite(x):
             raise InvalidPointError(f"dimension {name!r}: value {value!r} is not finite.")
         low, high = float(dim.low), float(dim.high)
@@ -419,6 +433,16 @@ def _parse_dimensions(dimensions: Any) -> list[Dimension]:
                     f"got {dim.low}."
                 )
     return dims
+
+
+def _plain_categories(dim: Dimension) -> Dimension:
+    """Categories as Python objects (skopt keeps numpy scalars from numpy arrays)."""
+    if not isinstance(dim, Categorical) or not any(
+        isinstance(c, np.generic) for c in dim.categories
+    ):
+        return dim
+    plain = [c.item() if isinstance(c, np.generic) else c for c in dim.categories]
+    return Categorical(plain, name=dim.name, prior=dim.prior)
 
 
 def _hashable_key(value: Any) -> Any:

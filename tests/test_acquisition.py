@@ -124,3 +124,70 @@ def test_many_category_combinations_use_the_alternating_optimizer():
     assert engine.space.n_category_combinations == 64
     point = engine.ask("large")
     assert engine.space.contains(point)
+
+
+def test_ordinal_encoding_round_trips_through_one_hot():
+    from scaleup_bo import SearchSpace
+    from scaleup_bo.acquisition import _ordinal_columns, _OrdinalToOneHot
+
+    space = SearchSpace(
+        [
+            Real(0, 1),
+            Categorical(list("abc")),
+            Integer(0, 3),
+            Categorical([True, False]),
+            Real(1, 2),
+        ]
+    )
+    points = space.sample(8, seed=0)
+    U = space.to_unit(points)
+    X = torch.cat([U, torch.ones(len(points), 1, dtype=U.dtype)], -1)
+    wrapper = _OrdinalToOneHot(qUpperConfidenceBound(_TinyModel(), beta=1.0), space, X_baseline=X)
+    assert torch.equal(wrapper.expand(wrapper.X_baseline), X)
+    discrete, cats = _ordinal_columns(space)
+    assert cats == {1: [0.0, 1.0, 2.0], 3: [0.0, 1.0]} and list(discrete) == [2]
+
+
+class _TinyModel:
+    num_outputs = 1
+
+
+def test_random_category_patterns_reach_every_category():
+    from scaleup_bo import SearchSpace
+    from scaleup_bo.acquisition import _onehot_patterns
+
+    space = SearchSpace([Categorical(list("abcde")), Categorical(list("vwxyz"))])
+    patterns = _onehot_patterns(space, 16, seed=0)
+    assert len(patterns) == 16 and len({tuple(sorted(p.items())) for p in patterns}) == 16
+    first_block = {next(j for j in range(5) if p[j] == 1.0) for p in patterns}
+    assert first_block == {0, 1, 2, 3, 4}
+
+
+@pytest.mark.parametrize(
+    ("acq", "kwargs", "fragment"),
+    [
+        ("UCB", {"kapa": 3.0}, "no option 'kapa'.*'beta', 'kappa'"),
+        ("EI", {"xi": "abc"}, r"acq_func_kwargs\['xi'\] must be a finite number"),
+        ("KG", {"num_fantasies": 0}, "positive integer"),
+        ("UCB", {"beta": -1.0}, "beta"),
+        ("EI", [("xi", 1.0)], "must be a dict"),
+    ],
+)
+def test_acq_func_kwargs_are_checked_at_construction(acq, kwargs, fragment):
+    with pytest.raises(AcquisitionError, match=fragment):
+        Engine([(0.0, 1.0)], acq_func=acq, acq_func_kwargs=kwargs)
+
+
+def test_pending_points_push_analytic_acquisitions_apart():
+    engine = Engine([Real(-2.0, 2.0), Real(-2.0, 2.0)], random_state=0)
+    for p in engine.space.sample(6, seed=0):
+        engine.tell(p, (p[0] - 0.1) ** 2 + (p[1] + 0.8) ** 2, "large")
+    asked = [engine.ask("large") for _ in range(3)]
+    U = engine.space.to_unit(asked)
+    assert torch.cdist(U, U).masked_fill(torch.eye(3, dtype=torch.bool), 1.0).min() > 1e-3
+    # A caller that rounds what it was given still clears the pending point.
+    engine.tell([round(v, 5) for v in asked[0]], 0.5, "large")
+    engine.cancel(asked[1], "large")
+    assert engine.pending == [(asked[2], "large")]
+    with pytest.raises(ValueError, match="not pending"):
+        engine.cancel(asked[1], "large")

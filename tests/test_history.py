@@ -208,3 +208,12 @@ def test_to_dataframe_has_named_parameter_columns():
         "c",
     ]
     assert df.loc[1, "status"] == "failed" and df.loc[1, "c"] == "y"
+
+
+def test_malformed_trial_records_are_data_errors():
+    from scaleup_bo.history import Trial
+
+    with pytest.raises(DataError, match="lacks the field 'number'"):
+        Trial.from_dict({"params": [1], "scale": "small"})
+    with pytest.raises(DataError, match="malformed"):
+        Trial.from_dict({"number": "x", "params": [1], "scale": "small"})

@@ -4,13 +4,17 @@ import math
 
 import numpy as np
 import pytest
-from skopt.space import Integer, Real
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from skopt.space import Categorical, Integer, Real
 
 from scaleup_bo import (
     DataError,
     Engine,
+    History,
     InvalidPointError,
     LargeScaleOptimizer,
+    ScaleUpBOError,
     SmallScaleOptimizer,
     TooManyFailuresError,
 )
@@ -398,3 +402,88 @@ def test_small_optimizer_starts_from_known_results_without_reevaluating(tmp_path
     assert len(calls) == 3 and opt2.Y_iters[:2].tolist() == [0.04, 0.36]
     with pytest.raises(DataError, match="initial_scores"):
         SmallScaleOptimizer(f, [Real(0.0, 1.0)], initial_scores=[1.0])
+
+
+def test_callback_is_checked_before_any_evaluation():
+    calls = []
+    with pytest.raises(DataError, match="callback"):
+        SmallScaleOptimizer(lambda p: calls.append(p) or 0.0, [(0.0, 1.0)], callback="print")
+    assert calls == []
+
+
+def test_small_history_brings_its_fidelity_and_must_match_the_space(small_run, mixed_space):
+    history = History(metadata={**small_run.history.metadata, "small_fidelity": 0.25})
+    for t in small_run.history:
+        history.add(t.params, t.value, t.scale, status=t.status, error=t.error)
+    large = LargeScaleOptimizer(mixed_toy_large, mixed_space, small=history, n_steps=0)
+    assert large.engine.small_fidelity == 0.25
+    with pytest.raises(DataError, match="different search space"):
+        LargeScaleOptimizer(mixed_toy_large, [(0.0, 1.0)], small=history, n_steps=0)
+
+
+# ---------------------------------------------------------------------- fuzzing the constructors
+_garbage = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 2),  # valid counts stay small: the constructors run the optimization
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True), st.text(max_size=3)), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_dimension_or_garbage = st.sampled_from(
+    [(0.0, 1.0), (1, 3), ["a", "b"], (1e-3, 1.0, "log-uniform"), (2.0, 1.0), 7, "x", None, ()]
+)
+
+
+def _mostly(valid: st.SearchStrategy) -> st.SearchStrategy:
+    """``valid`` three times in four, garbage otherwise."""
+    return st.integers(0, 3).flatmap(lambda k: valid if k else _garbage)
+
+
+_point = st.tuples(st.floats(-0.5, 1.5), st.sampled_from(["u", "v", "w"])).map(list)
+_spaces = _mostly(st.lists(_dimension_or_garbage, max_size=3))
+_counts = _mostly(st.integers(0, 2))
+
+
+def _quadratic(p):
+    return float(p[0]) ** 2 if isinstance(p[0], (int, float)) else 0.0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(space=_spaces, n_steps=_counts, n_initial_points=_counts)
+def test_small_constructor_fuzz_only_raises_value_errors(space, n_steps, n_initial_points):
+    try:
+        opt = SmallScaleOptimizer(
+            _quadratic, space, n_steps=n_steps, n_initial_points=n_initial_points, random_state=0
+        )
+    except ValueError as exc:
+        assert isinstance(exc, ScaleUpBOError), repr(exc)
+        event(type(exc).__name__)
+        return
+    event("ran")
+    # Only well-formed arguments get through, and then the run does what was asked.
+    assert isinstance(n_steps, int) and n_steps >= 0 and not isinstance(n_steps, bool)
+    assert len(opt.history) == n_steps + n_initial_points
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    best=_mostly(_point),
+    X=_mostly(st.lists(_point, min_size=1, max_size=3)),
+    Y=_mostly(st.lists(st.floats(-1, 1), min_size=1, max_size=3)),
+)
+def test_large_constructor_fuzz_only_raises_value_errors(best, X, Y):
+    space = [Real(0.0, 1.0, name="a"), Categorical(["u", "v"], name="b")]
+    try:
+        opt = LargeScaleOptimizer(
+            _quadratic, space, best_params=best, X_iters_small=X, Y_iters_small=Y, n_steps=0
+        )
+    except ValueError as exc:
+        assert isinstance(exc, ScaleUpBOError), repr(exc)
+        event(type(exc).__name__)
+        return
+    event("ran")
+    # Values within 1e-9 of a bound are accepted and clipped onto it.
+    assert opt.X_iters[0].tolist() == [pytest.approx(best[0], abs=1e-9), best[1]]
+    assert len(opt.history.at("small")) == (0 if X is None else len(X))

@@ -108,7 +108,9 @@ def test_design_is_space_filling_and_seeded():
 
 def test_integer_columns_and_categorical_blocks():
     space = SearchSpace([Integer(0, 2), Categorical(["a", "b", "c"]), Real(0, 1)])
-    assert space.integer_columns == {0: [0.0, 0.5, 1.0]}
+    assert space.integer_columns() == {0: [0.0, 0.5, 1.0]}
+    wide = SearchSpace([Integer(0, 2**40), Integer(1, 20)])
+    assert wide.integer_columns() == {1: [i / 19 for i in range(20)]}
     assert space.categorical_blocks == [(1, 3)]
     assert space.n_category_combinations == 3
 
@@ -157,3 +159,21 @@ def test_out_of_bounds_is_rejected_property(low, width, excess):
         space.validate([low + width + excess * max(1.0, width)])
     with pytest.raises(InvalidPointError, match="'r'"):
         space.validate([low - excess * max(1.0, width)])
+
+
+def test_numpy_categories_become_python_values():
+    space = SearchSpace(
+        [Categorical(np.array([True, False]), name="flag"), Categorical(np.arange(3))]
+    )
+    (point,) = space.sample(1, seed=0)
+    assert type(point[0]) is bool and type(point[1]) is int
+    assert space.from_unit(space.to_unit([[np.True_, np.int64(2)]])) == [[True, 2]]
+
+
+def test_huge_numbers_are_checked_exactly():
+    space = SearchSpace([Integer(0, 2**62, name="n"), Real(0.0, 1.0, name="r")])
+    assert space.validate([2**62 - 1, 0.5]) == [2**62 - 1, 0.5]
+    with pytest.raises(InvalidPointError, match=r"'n'.*outside"):
+        space.validate([10**400, 0.5])
+    with pytest.raises(InvalidPointError, match=r"'r'.*not finite"):
+        space.validate([1, 10**400])
