@@ -487,3 +487,14 @@ def test_large_constructor_fuzz_only_raises_value_errors(best, X, Y):
     # Values within 1e-9 of a bound are accepted and clipped onto it.
     assert opt.X_iters[0].tolist() == [pytest.approx(best[0], abs=1e-9), best[1]]
     assert len(opt.history.at("small")) == (0 if X is None else len(X))
+
+
+def test_tell_refuses_points_outside_the_space_and_unknown_scales():
+    engine = Engine([Real(0.0, 1.0, name="lr"), Categorical(["a", "b"], name="opt")])
+    with pytest.raises(InvalidPointError, match="'lr'.*1.5"):
+        engine.tell([1.5, "a"], 1.0, "large")
+    with pytest.raises(InvalidPointError, match="'opt'.*'c'"):
+        engine.tell([0.5, "c"], 1.0, "large")
+    with pytest.raises(DataError, match="scale"):
+        engine.tell([0.5, "a"], 1.0, "huge")
+    assert len(engine.history) == 0
