@@ -491,9 +491,9 @@ def test_large_constructor_fuzz_only_raises_value_errors(best, X, Y):
 
 def test_tell_refuses_points_outside_the_space_and_unknown_scales():
     engine = Engine([Real(0.0, 1.0, name="lr"), Categorical(["a", "b"], name="opt")])
-    with pytest.raises(InvalidPointError, match="'lr'.*1.5"):
+    with pytest.raises(InvalidPointError, match=r"'lr'.*1.5"):
         engine.tell([1.5, "a"], 1.0, "large")
-    with pytest.raises(InvalidPointError, match="'opt'.*'c'"):
+    with pytest.raises(InvalidPointError, match=r"'opt'.*'c'"):
         engine.tell([0.5, "c"], 1.0, "large")
     with pytest.raises(DataError, match="scale"):
         engine.tell([0.5, "a"], 1.0, "huge")
