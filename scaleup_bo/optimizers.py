@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 import math
 import numbers
@@ -46,6 +47,7 @@ from scaleup_bo.model import (
     Kernel,
     fit_model,
 )
+from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor
 from scaleup_bo.space import SearchSpace
 
 __all__ = ["Engine", "LargeScaleOptimizer", "SmallScaleOptimizer"]
@@ -85,6 +87,8 @@ class Engine:
         max_consecutive_failures: :meth:`evaluate` raises
             :class:`~scaleup_bo.exceptions.TooManyFailuresError` after this many
             failed trials in a row (``None``: never).
+        executor: Default executor of :meth:`run` (a ``concurrent.futures.Executor``
+            or a ``dask.distributed.Client``); ``None`` evaluates in this process.
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -109,6 +113,7 @@ class Engine:
         journal: str | os.PathLike[str] | None = None,
         catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_consecutive_failures: int | None = 10,
+        executor: Any = None,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -126,6 +131,8 @@ class Engine:
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
+        resolve_executor(executor)  # fail now on something that is not an executor
+        self.executor = executor
         if max_consecutive_failures is not None:
             max_consecutive_failures = _check_count(
                 "max_consecutive_failures", max_consecutive_failures, minimum=1
@@ -240,6 +247,17 @@ class Engine:
         del self._pending[min(gaps)[1]]
         return True
 
+    def claim(self, params: Sequence[Any], scale: str = "large") -> list[Any]:
+        """Mark a point chosen by the caller as pending (``ask`` does this for its own).
+
+        Returns:
+            The validated point.
+        """
+        _check_scale(scale)
+        point = self.space.validate(params)
+        self._pending.append((tuple(point), scale))
+        return point
+
     def cancel(self, params: Sequence[Any], scale: str = "large") -> None:
         """Withdraw a point returned by :meth:`ask` that will not be evaluated.
 
@@ -296,15 +314,41 @@ class Engine:
         start = time.perf_counter()
         try:
             y = objective(list(point))
-        except self.catch as exc:  # a failing evaluation is data, not a crash
-            trial = self.tell(
-                point, None, scale, seconds=time.perf_counter() - start, error=_describe(exc)
-            )
         except Exception as exc:
-            self.tell(point, None, scale, seconds=time.perf_counter() - start, error=_describe(exc))
-            raise
+            return self.record(point, scale, None, time.perf_counter() - start, exc)
+        return self.record(point, scale, y, time.perf_counter() - start, None)
+
+    def record(
+        self,
+        params: Sequence[Any],
+        scale: str,
+        y: Any,
+        seconds: float,
+        exc: BaseException | None,
+    ) -> Trial:
+        """Tell the outcome of an evaluation made elsewhere, applying the failure policy.
+
+        Args:
+            params: The evaluated point.
+            scale: Its scale.
+            y: The objective's return value (ignored when ``exc`` is given).
+            seconds: Wall time.
+            exc: The exception the objective raised, if any.
+
+        Returns:
+            The recorded trial.
+
+        Raises:
+            Exception: ``exc`` itself when it is not an instance of ``catch`` (after
+                recording the failed trial).
+            TooManyFailuresError: ``max_consecutive_failures`` trials in a row failed.
+        """
+        if exc is None:
+            trial = self.tell(params, y, scale, seconds=seconds)
         else:
-            trial = self.tell(point, y, scale, seconds=time.perf_counter() - start)
+            trial = self.tell(params, None, scale, seconds=seconds, error=_describe(exc))
+            if not isinstance(exc, self.catch):
+                raise exc
         limit = self.max_consecutive_failures
         if not trial.ok and limit is not None and self._trailing_failures() >= limit:
             raise TooManyFailuresError(
@@ -322,18 +366,87 @@ class Engine:
             count += 1
         return count
 
+    def run(
+        self,
+        objective: Objective,
+        scale: str,
+        points: Sequence[Sequence[Any]] = (),
+        n_asks: int = 0,
+        *,
+        n_parallel: int = 1,
+        executor: Any = None,
+        callback: Callable[[Trial], Any] | None = None,
+    ) -> list[Trial]:
+        """Evaluate ``points``, then ``n_asks`` proposals, at ``scale``.
+
+        Sequential (in this process) by default. With an ``executor`` (any
+        ``concurrent.futures.Executor`` or a ``dask.distributed.Client``), up to
+        ``n_parallel`` evaluations run at once; each new proposal is conditioned on
+        the points still in flight, and every result is told (and journaled) as soon
+        as it arrives.
+
+        Returns:
+            The recorded trials, in the order they finished.
+        """
+        _check_scale(scale)
+        n_asks = _check_count("n_asks", n_asks)
+        n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
+        points = _check_points(self.space, points, "points")
+        if callback is not None:
+            _check_callable("callback", callback)
+        executor = resolve_executor(self.executor if executor is None else executor)
+        if executor is None and n_parallel > 1:
+            executor = cf.ThreadPoolExecutor(max_workers=n_parallel)
+            with executor:
+                return self.run(
+                    objective,
+                    scale,
+                    points,
+                    n_asks,
+                    n_parallel=n_parallel,
+                    executor=executor,
+                    callback=callback,
+                )
+        if executor is not None:
+            return evaluate_in_parallel(
+                self,
+                objective,
+                scale,
+                points,
+                n_asks,
+                n_parallel=n_parallel,
+                executor=executor,
+                on_trial=callback,
+            )
+        trials = []
+        for point in [*points, *([None] * n_asks)]:
+            trial = self.evaluate(objective, self.ask(scale) if point is None else point, scale)
+            trials.append(trial)
+            if callback is not None:
+                callback(trial)
+        return trials
+
     # ------------------------------------------------------------------ ask
-    def ask(self, scale: str = "large") -> list[Any]:
-        """Propose the next point to evaluate at ``scale``.
+    def ask(self, scale: str = "large", n: int | None = None) -> Any:
+        """Propose the next point (or ``n`` distinct points) to evaluate at ``scale``.
 
         Until ``n_initial_points`` successful observations exist (at least one), points
         come from a space-filling Sobol design; afterwards from the acquisition
         function on the shared model at that scale's fidelity. A point already
         evaluated (or failed, or pending) at that scale is never proposed again.
+        A batch is built greedily: each point is conditioned on the ones before it
+        (Monte-Carlo acquisitions with ``X_pending``), on one model fit.
+
+        Args:
+            scale: ``"small"`` or ``"large"``.
+            n: Batch size; ``None`` returns a single point rather than a list.
 
         Returns:
-            A point in user units, also marked as pending until it is told.
+            A point in user units (or a list of ``n``), marked pending until told.
         """
+        if n is not None:
+            n = _check_count("n", n, minimum=1)
+            return [self.ask(scale) for _ in range(n)]
         _check_scale(scale)
         seed = self._step_seed(scale)
         n_ok = sum(t.ok for t in self.history)
@@ -464,6 +577,7 @@ class _Facade:
     engine: Engine
     _scale: str
     _callback: Callable[[Trial], Any] | None = None
+    _n_parallel: int = 1
 
     @property
     def history(self) -> History:
@@ -521,15 +635,27 @@ class _Facade:
             desc=f"{self._scale}-scale",
             disable=not progress,
         )
+
+        def on_trial(trial: Trial) -> None:
+            if trial.scale == self._scale:
+                bar.update(1)
+                if math.isfinite(self.best_score):
+                    bar.set_postfix(best=f"{self.best_score:.4g}")
+            if self._callback is not None:
+                self._callback(trial)
+
         try:
             for step in remaining:
-                trial = step.run(self.engine, objective)
-                if trial.scale == self._scale:
-                    bar.update(1)
-                    if math.isfinite(self.best_score):
-                        bar.set_postfix(best=f"{self.best_score:.4g}")
-                if self._callback is not None:
-                    self._callback(trial)
+                if step.kind == "tell":
+                    on_trial(step.run(self.engine, objective))
+            self.engine.run(
+                objective,
+                self._scale,
+                [s.params for s in remaining if s.kind == "evaluate"],
+                sum(s.kind == "ask" for s in remaining),
+                n_parallel=self._n_parallel,
+                callback=on_trial,
+            )
         except KeyboardInterrupt as exc:
             # The constructor does not return: hand the trials recorded so far over.
             exc.history = self.engine.history  # type: ignore[attr-defined]
@@ -552,12 +678,10 @@ class _Step:
         self.kind, self.scale, self.params, self.trial = kind, scale, params, trial
 
     def run(self, engine: Engine, objective: Objective) -> Trial:
-        if self.kind == "tell":
-            t = self.trial
-            assert t is not None
-            return engine.tell(t.params, t.value, t.scale, seconds=t.seconds, error=t.error)
-        params = self.params if self.kind == "evaluate" else engine.ask(self.scale)
-        return engine.evaluate(objective, params, self.scale)  # type: ignore[arg-type]
+        """Record a known result (evaluations go through :meth:`Engine.run`)."""
+        t = self.trial
+        assert self.kind == "tell" and t is not None
+        return engine.tell(t.params, t.value, t.scale, seconds=t.seconds, error=t.error)
 
     def check_matches(self, recorded: Trial, i: int) -> None:
         expected = self.trial.params if self.trial is not None else self.params
@@ -610,6 +734,11 @@ class SmallScaleOptimizer(_Facade):
         max_consecutive_failures: Stop with ``TooManyFailuresError`` after this many
             failures in a row (``None``: never).
         score_column: Score column of a table given as ``initial_points``.
+        n_parallel: Evaluations in flight at once (asynchronous; each new proposal is
+            conditioned on the pending ones).
+        executor: Where evaluations run: any ``concurrent.futures.Executor`` or a
+            ``dask.distributed.Client``; ``None`` runs them here (in threads when
+            ``n_parallel > 1``).
         progress: Show a progress bar.
         callback: Called with each finished :class:`~scaleup_bo.history.Trial`.
 
@@ -644,6 +773,8 @@ class SmallScaleOptimizer(_Facade):
         catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_consecutive_failures: int | None = 10,
         score_column: str | None = None,
+        n_parallel: int = 1,
+        executor: Any = None,
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
     ) -> None:
@@ -681,7 +812,9 @@ class SmallScaleOptimizer(_Facade):
             journal=journal,
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
+            executor=executor,
         )
+        self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
         if callback is not None:
             _check_callable("callback", callback)
         self._callback = callback
@@ -719,6 +852,9 @@ class LargeScaleOptimizer(_Facade):
         max_consecutive_failures: Stop with ``TooManyFailuresError`` after this many
             failures in a row (``None``: never).
         score_column: Score column of a table given as ``small``.
+        n_parallel: Evaluations in flight at once.
+        executor: Where evaluations run (``concurrent.futures.Executor`` or Dask
+            ``Client``).
         progress: Show a progress bar.
         callback: Called with each finished trial.
 
@@ -752,6 +888,8 @@ class LargeScaleOptimizer(_Facade):
         catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_consecutive_failures: int | None = 10,
         score_column: str | None = None,
+        n_parallel: int = 1,
+        executor: Any = None,
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
     ) -> None:
@@ -811,7 +949,9 @@ class LargeScaleOptimizer(_Facade):
             journal=journal,
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
+            executor=executor,
         )
+        self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
         if callback is not None:
             _check_callable("callback", callback)
         self._callback = callback

@@ -1,0 +1,138 @@
+"""Evaluating through a ``concurrent.futures.Executor`` (local pools, Dask).
+
+:func:`evaluate_in_parallel` keeps ``n_parallel`` evaluations in flight on any
+executor — a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, or a
+``dask.distributed.Client`` (through its ``get_executor()``). Whenever one finishes,
+its result is told to the engine (and so written to the journal at once) and a new
+point is proposed, conditioned on the points still being evaluated.
+
+Parallel runs are not bit-for-bit reproducible: proposals depend on the order in
+which evaluations finish.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from scaleup_bo.exceptions import DataError
+
+__all__ = ["check_transferable", "evaluate_in_parallel", "resolve_executor", "timed_call"]
+
+logger = logging.getLogger("scaleup_bo")
+
+
+def resolve_executor(executor: Any) -> cf.Executor | None:
+    """Accept ``None``, any ``concurrent.futures.Executor`` or a Dask ``Client``.
+
+    Raises:
+        DataError: anything else.
+    """
+    if executor is None or isinstance(executor, cf.Executor):
+        return executor
+    if type(executor).__module__.startswith("distributed") and hasattr(executor, "get_executor"):
+        # pure=False: never reuse a cached result, even for the same arguments.
+        return executor.get_executor(pure=False)
+    raise DataError(
+        "executor must be a concurrent.futures.Executor or a dask.distributed.Client, "
+        f"got {type(executor).__name__}."
+    )
+
+
+def check_transferable(objective: Callable[..., Any], executor: cf.Executor | None) -> None:
+    """Fail before anything runs when ``objective`` cannot be sent to the workers.
+
+    Threads share memory and need nothing. Process pools pickle the function; Dask
+    uses cloudpickle (which also handles lambdas and closures).
+
+    Raises:
+        DataError: the objective cannot be serialized for this executor.
+    """
+    if executor is None or isinstance(executor, cf.ThreadPoolExecutor):
+        return
+    try:
+        if isinstance(executor, cf.ProcessPoolExecutor):
+            pickle.dumps(objective)
+        else:
+            import cloudpickle
+
+            cloudpickle.dumps(objective)
+    except Exception as exc:
+        raise DataError(
+            f"objective_func cannot be sent to the workers of {type(executor).__name__} "
+            f"({type(exc).__name__}: {exc}). Define it at module level without unpicklable "
+            "state (open files, locks, live connections), or use a ThreadPoolExecutor."
+        ) from exc
+
+
+def timed_call(objective: Callable[[list[Any]], Any], params: list[Any]) -> tuple[Any, float]:
+    """Run on a worker: ``(objective(params), seconds)``; exceptions propagate."""
+    start = time.perf_counter()
+    y = objective(list(params))
+    return y, time.perf_counter() - start
+
+
+def evaluate_in_parallel(
+    engine: Any,
+    objective: Callable[[list[Any]], Any],
+    scale: str,
+    points: Sequence[Sequence[Any]],
+    n_asks: int,
+    *,
+    n_parallel: int,
+    executor: cf.Executor,
+    on_trial: Callable[[Any], Any] | None = None,
+) -> list[Any]:
+    """Evaluate ``points`` then ``n_asks`` proposals, ``n_parallel`` at a time.
+
+    Args:
+        engine: The :class:`~scaleup_bo.optimizers.Engine` (asks, claims and tells).
+        objective: ``f(params) -> float``.
+        scale: Scale of every evaluation.
+        points: Points to evaluate first (claimed as pending while in flight).
+        n_asks: Number of proposals to evaluate afterwards.
+        n_parallel: Evaluations in flight at once.
+        executor: Where to run them.
+        on_trial: Called with each recorded trial, in completion order.
+
+    Returns:
+        The recorded trials, in completion order.
+    """
+    check_transferable(objective, executor)
+    todo: list[list[Any] | None] = [list(p) for p in points] + [None] * n_asks
+    in_flight: dict[cf.Future[Any], tuple[int, list[Any], float]] = {}
+    trials = []
+    submitted = 0
+    try:
+        while todo or in_flight:
+            while todo and len(in_flight) < n_parallel:
+                point = todo.pop(0)
+                params = engine.ask(scale) if point is None else engine.claim(point, scale)
+                future = executor.submit(timed_call, objective, params)
+                in_flight[future] = (submitted, params, time.perf_counter())
+                submitted += 1
+            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: in_flight[f][0]):
+                _, params, started = in_flight.pop(future)
+                try:
+                    y, seconds = future.result()
+                except Exception as exc:  # raised in the worker, or the worker died
+                    trial = engine.record(params, scale, None, time.perf_counter() - started, exc)
+                else:
+                    trial = engine.record(params, scale, y, seconds, None)
+                trials.append(trial)
+                if on_trial is not None:
+                    on_trial(trial)
+    except BaseException:
+        # Stopping (interrupt, too many failures, an uncaught error): withdraw the rest.
+        for future, (_, params, _) in in_flight.items():
+            future.cancel()
+            engine.cancel(params, scale)
+        if in_flight:
+            logger.warning("stopped with %d evaluations in flight; not recorded", len(in_flight))
+        raise
+    return trials

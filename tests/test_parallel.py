@@ -1,0 +1,186 @@
+"""Parallel evaluation on real executors: threads, processes and a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import sys
+import threading
+import time
+
+import cloudpickle
+import pytest
+from skopt.space import Categorical, Real
+
+from scaleup_bo import DataError, Engine, LargeScaleOptimizer, SmallScaleOptimizer
+from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
+
+# Dask workers are separate processes: send this module's functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+SPACE = [Real(-2.0, 2.0, name="x"), Categorical(["a", "b"], name="c")]
+
+
+def quadratic(p):
+    return (p[0] - 0.5) ** 2 + (0.0 if p[1] == "a" else 0.3)
+
+
+def fails_right_of_one(p):
+    if p[0] > 1.0:
+        raise ValueError("diverged")
+    return quadratic(p)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_ask_n_returns_distinct_points_at_both_scales():
+    engine = Engine(mixed_toy_space(), random_state=0)
+    for p in engine.space.sample(8, seed=0):
+        engine.tell(p, mixed_toy_small(p), "small")
+    for scale in ["large", "small"]:
+        batch = engine.ask(scale, n=4)
+        assert len(batch) == 4 and len({tuple(p) for p in batch}) == 4
+    assert len(engine.pending) == 8
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        engine.ask("large", n=0)
+
+
+def test_dask_cluster_runs_both_stages_without_duplicates(dask_client):
+    small = SmallScaleOptimizer(
+        mixed_toy_small,
+        mixed_toy_space(),
+        n_steps=4,
+        n_initial_points=2,
+        random_state=0,
+        n_parallel=2,
+        executor=dask_client,
+    )
+    large = LargeScaleOptimizer(
+        mixed_toy_large,
+        mixed_toy_space(),
+        small=small,
+        n_steps=4,
+        random_state=0,
+        n_parallel=2,
+        executor=dask_client,
+    )
+    assert len(small.Y_iters) == 6 and len(large.Y_iters) == 5
+    for scale in ["small", "large"]:
+        params = [t.params for t in large.history.at(scale)]
+        assert len(set(params)) == len(params)
+    for t in large.history:
+        f = mixed_toy_small if t.scale == "small" else mixed_toy_large
+        assert t.value == pytest.approx(f(list(t.params)))
+    assert list(large.X_iters[0]) == small.best_params
+
+
+def test_dask_failures_are_recorded_and_the_run_completes(dask_client, tmp_path):
+    journal = tmp_path / "run.jsonl"
+    opt = SmallScaleOptimizer(
+        fails_right_of_one,
+        SPACE,
+        n_steps=6,
+        n_initial_points=4,
+        random_state=1,
+        n_parallel=2,
+        executor=dask_client,
+        journal=journal,
+    )
+    failed = [t for t in opt.history if not t.ok]
+    assert len(opt.history) == 10
+    assert failed and all(t.params[0] > 1.0 and "diverged" in t.error for t in failed)
+    assert all(t.params[0] <= 1.0 for t in opt.history if t.ok)
+    # Every finished evaluation reached the journal.
+    assert len(journal.read_text().splitlines()) == 1 + 10
+
+
+def kill_worker_once(marker, p):
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)  # the worker process dies mid-evaluation
+    return quadratic(p)
+
+
+def test_a_dying_dask_worker_loses_no_other_result(dask_client, tmp_path):
+    import functools
+
+    objective = functools.partial(kill_worker_once, str(tmp_path / "died"))
+    engine = Engine(SPACE, random_state=0)
+    trials = engine.run(objective, "large", n_asks=6, n_parallel=2, executor=dask_client)
+    assert (tmp_path / "died").exists()
+    assert len(trials) == len(engine.history) == 6
+    # Dask reschedules the lost task; if it gives up, that one trial is a failure, no more.
+    assert sum(not t.ok for t in trials) <= 1
+    assert len({t.params for t in trials}) == 6
+
+
+def test_thread_pool_keeps_n_evaluations_in_flight():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow(p):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return quadratic(p)
+
+    with cf.ThreadPoolExecutor(max_workers=3) as pool:
+        opt = SmallScaleOptimizer(
+            slow, SPACE, n_steps=3, n_initial_points=3, random_state=0, n_parallel=3, executor=pool
+        )
+    assert len(opt.Y_iters) == 6 and peak[0] == 3
+
+
+def test_process_pool_and_default_threads():
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        opt = SmallScaleOptimizer(
+            quadratic,
+            SPACE,
+            n_steps=2,
+            n_initial_points=2,
+            random_state=0,
+            n_parallel=2,
+            executor=pool,
+        )
+    assert len(opt.Y_iters) == 4
+    threads = SmallScaleOptimizer(quadratic, SPACE, n_steps=2, n_initial_points=2, n_parallel=2)
+    assert len(threads.Y_iters) == 4
+
+
+def test_unpicklable_objective_is_refused_before_anything_runs(tmp_path):
+    lock = threading.Lock()
+    calls = []
+
+    def holds_a_lock(p):
+        calls.append(p)
+        with lock:
+            return quadratic(p)
+
+    journal = tmp_path / "run.jsonl"
+    with (
+        cf.ProcessPoolExecutor(max_workers=1) as pool,
+        pytest.raises(DataError, match="cannot be sent"),
+    ):
+        SmallScaleOptimizer(
+            holds_a_lock, SPACE, n_steps=1, executor=pool, n_parallel=2, journal=journal
+        )
+    assert calls == [] and len(journal.read_text().splitlines()) == 1  # header only
+
+
+def test_bad_executor_and_n_parallel_are_refused():
+    with pytest.raises(DataError, match="executor"):
+        SmallScaleOptimizer(quadratic, SPACE, executor="dask")
+    with pytest.raises(DataError, match="n_parallel"):
+        SmallScaleOptimizer(quadratic, SPACE, n_parallel=0)
