@@ -1,19 +1,50 @@
-"""Two-fidelity test problems.
+"""Two-fidelity test problems (all to minimize).
 
-Each problem has a search space, a small-scale and a large-scale objective (to
-minimize). The benchmark suite adds to this module.
+Each :class:`Problem` has a search space, a small-scale and a large-scale objective
+and the large-scale optimum, so regret can be measured. Formulas follow
+``BENCHMARK_PROBLEMS.md``: Forrester, Currin, BoTorch's AugmentedBranin /
+AugmentedHartmann / AugmentedRosenbrock (small scale at fidelity 0.5), and a mixed
+toy problem. Objectives are module-level functions so they can be sent to process
+and Dask workers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from skopt.space import Categorical, Dimension, Integer, Real
 
-__all__ = ["mixed_toy_large", "mixed_toy_small", "mixed_toy_space"]
+__all__ = ["PROBLEMS", "Problem", "mixed_toy_large", "mixed_toy_small", "mixed_toy_space"]
 
+
+@dataclass(frozen=True)
+class Problem:
+    """A two-fidelity benchmark problem.
+
+    Attributes:
+        name: Short name used on the command line.
+        space: Builds the search space (skopt dimensions).
+        small: Small-scale objective.
+        large: Large-scale objective.
+        optimum: Minimum of the large-scale objective.
+    """
+
+    name: str
+    space: Callable[[], list[Dimension]]
+    small: Callable[[Sequence[Any]], float]
+    large: Callable[[Sequence[Any]], float]
+    optimum: float
+
+    def regret(self, value: float) -> float:
+        """Large-scale value minus the optimum."""
+        return value - self.optimum
+
+
+# ---------------------------------------------------------------------- mixed toy
 _PENALTY = {"adam": 0.0, "sgd": 0.6, "rms": 1.2}
 
 
@@ -43,3 +74,119 @@ def mixed_toy_large(p: Sequence[Any]) -> float:
     lr, layers, opt, dropout = p
     inner = (math.log10(lr) + 2.2) ** 2 + 0.1 * (layers - 4) ** 2 + _PENALTY[opt]
     return 2.0 * (inner + (dropout - 0.45) ** 2) + 0.5
+
+
+# ---------------------------------------------------------------------- Forrester
+def _forrester_space() -> list[Dimension]:
+    return [Real(0.0, 1.0, name="x")]
+
+
+def forrester_large(p: Sequence[Any]) -> float:
+    """(6x - 2)^2 sin(12x - 4)."""
+    x = float(p[0])
+    return (6 * x - 2) ** 2 * math.sin(12 * x - 4)
+
+
+def forrester_small(p: Sequence[Any]) -> float:
+    """0.5 f(x) + 10 (x - 0.5) - 5: its optimum lies in the wrong basin."""
+    x = float(p[0])
+    return 0.5 * forrester_large(p) + 10 * (x - 0.5) - 5
+
+
+# ---------------------------------------------------------------------- Currin
+def _currin_space() -> list[Dimension]:
+    return [Real(0.0, 1.0, name="x1"), Real(0.0, 1.0, name="x2")]
+
+
+def _currin(x1: float, x2: float) -> float:
+    bracket = 1.0 if x2 == 0 else 1 - math.exp(-1 / (2 * x2))
+    poly = (2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60) / (
+        100 * x1**3 + 500 * x1**2 + 4 * x1 + 20
+    )
+    return bracket * poly
+
+
+def currin_large(p: Sequence[Any]) -> float:
+    """Negated Currin exponential (maximum 13.7987 becomes the minimum)."""
+    return -_currin(float(p[0]), float(p[1]))
+
+
+def currin_small(p: Sequence[Any]) -> float:
+    """Negated average of Currin at four shifted points (its usual low fidelity)."""
+    x1, x2 = float(p[0]), float(p[1])
+    lo = max(0.0, x2 - 0.05)
+    pts = [(x1 + 0.05, x2 + 0.05), (x1 + 0.05, lo), (x1 - 0.05, x2 + 0.05), (x1 - 0.05, lo)]
+    return -sum(_currin(a, b) for a, b in pts) / 4
+
+
+# ---------------------------------------------------------------------- BoTorch problems
+def _botorch(name: str, p: Sequence[Any], fidelity: float, n_fidelities: int = 1) -> float:
+    import torch
+    from botorch.test_functions import multi_fidelity as mf
+
+    fn = {
+        "branin": mf.AugmentedBranin,
+        "hartmann": mf.AugmentedHartmann,
+        "rosenbrock": partial(mf.AugmentedRosenbrock, dim=6),
+    }[name]()
+    x = torch.tensor([[*map(float, p), *([fidelity] * n_fidelities)]], dtype=torch.float64)
+    return float(fn(x))
+
+
+def branin_large(p: Sequence[Any]) -> float:
+    """Branin (AugmentedBranin at s = 1)."""
+    return _botorch("branin", p, 1.0)
+
+
+def branin_small(p: Sequence[Any]) -> float:
+    """AugmentedBranin at s = 0.5."""
+    return _botorch("branin", p, 0.5)
+
+
+def hartmann_large(p: Sequence[Any]) -> float:
+    """Hartmann-6 (AugmentedHartmann at s = 1)."""
+    return _botorch("hartmann", p, 1.0)
+
+
+def hartmann_small(p: Sequence[Any]) -> float:
+    """AugmentedHartmann at s = 0.5."""
+    return _botorch("hartmann", p, 0.5)
+
+
+def rosenbrock_large(p: Sequence[Any]) -> float:
+    """Rosenbrock, 4 design dimensions (AugmentedRosenbrock at s = (1, 1))."""
+    return _botorch("rosenbrock", p, 1.0, n_fidelities=2)
+
+
+def rosenbrock_small(p: Sequence[Any]) -> float:
+    """AugmentedRosenbrock at s = (0.5, 0.5)."""
+    return _botorch("rosenbrock", p, 0.5, n_fidelities=2)
+
+
+def _unit_space(d: int) -> Callable[[], list[Dimension]]:
+    return lambda: [Real(0.0, 1.0, name=f"x{i}") for i in range(d)]
+
+
+PROBLEMS: dict[str, Problem] = {
+    p.name: p
+    for p in [
+        Problem("forrester", _forrester_space, forrester_small, forrester_large, -6.020740),
+        Problem("currin", _currin_space, currin_small, currin_large, -13.798708),
+        Problem(
+            "branin",
+            lambda: [Real(-5.0, 10.0, name="x1"), Real(0.0, 15.0, name="x2")],
+            branin_small,
+            branin_large,
+            0.397887,
+        ),
+        Problem("hartmann6", _unit_space(6), hartmann_small, hartmann_large, -3.32237),
+        Problem(
+            "rosenbrock4",
+            lambda: [Real(-5.0, 10.0, name=f"x{i}") for i in range(4)],
+            rosenbrock_small,
+            rosenbrock_large,
+            0.0,
+        ),
+        Problem("mixed_toy", mixed_toy_space, mixed_toy_small, mixed_toy_large, 0.5),
+    ]
+}
