@@ -12,11 +12,15 @@ __all__ = ["main"]
 def _demo(args: argparse.Namespace) -> int:
     from scaleup_bo.demo import run_demo
 
+    if args.budget == "tiny":
+        args.small_steps, args.large_steps = 1, 1
+
     s = run_demo(
         args.out,
         small_steps=args.small_steps,
         large_steps=args.large_steps,
         seed=args.seed,
+        fashion_mnist=args.fashion_mnist,
         progress=not args.quiet,
     )
     rows = [
@@ -25,10 +29,12 @@ def _demo(args: argparse.Namespace) -> int:
         ("large-scale best", s["large_best"]["score"], s["seconds"]["large_stage"]),
     ]
     print()
-    print(f"{'result':<40}{'val. log-loss':>14}{'stage time (s)':>16}")
+    print(f"{'result':<40}{'val. NLL':>10}{'stage time (s)':>16}")
     for name, score, secs in rows:
-        print(f"{name:<40}{score:>14.4f}{'' if secs is None else f'{secs:.1f}':>16}")
+        print(f"{name:<40}{score:>10.4f}{'' if secs is None else f'{secs:.1f}':>16}")
     print()
+    e = s["evaluations"]
+    print(f"evaluations: {e['small']} small, {e['large']} large, {e['failed']} failed")
     print("large-scale best parameters:", s["large_best"]["params"])
     print("wrote:", ", ".join(s["files"]))
     return 0
@@ -38,11 +44,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``scaleup-bo`` console script."""
     parser = argparse.ArgumentParser(prog="scaleup-bo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="tune a small MLP on digits, then the large one")
+    demo = sub.add_parser("demo", help="tune a small CNN on digits, then the large one")
     demo.add_argument("--out", default="scaleup_bo_demo", help="output folder")
     demo.add_argument("--small-steps", type=int, default=20, help="model-guided small-scale runs")
     demo.add_argument("--large-steps", type=int, default=10, help="model-guided large-scale runs")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--budget",
+        choices=["tiny", "default"],
+        default="default",
+        help="tiny: 1 small + 1 large model-guided run (a smoke test)",
+    )
+    demo.add_argument(
+        "--fashion-mnist",
+        action="store_true",
+        help="use torchvision's FashionMNIST (optional dependency, downloads the data)",
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)

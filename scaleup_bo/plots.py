@@ -2,17 +2,64 @@
 
 Plot data are computed by separate ``*_data`` functions, so they can be checked
 without drawing. Nothing here calls ``plt.show()``.
+
+Every function accepts an optimizer, an :class:`~scaleup_bo.optimizers.Engine` or a
+:class:`~scaleup_bo.history.History` where it makes sense (slices need a model, so an
+optimizer or engine).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+from skopt.space import Categorical, Integer
 
-__all__ = ["performance_data", "plot_opt_process", "plot_performance"]
+from scaleup_bo.history import SCALES, History
+from scaleup_bo.space import SearchSpace
+
+__all__ = [
+    "FidelityComparison",
+    "SliceData",
+    "convergence_data",
+    "evaluations_data",
+    "fidelity_comparison_data",
+    "performance_data",
+    "plot_convergence",
+    "plot_evaluations",
+    "plot_fidelity_comparison",
+    "plot_opt_process",
+    "plot_performance",
+    "plot_slice",
+    "plot_slices",
+    "slice_data",
+]
+
+_COLORS = {"small": "tab:orange", "large": "tab:blue"}
 
 
+def _axes(ax: Any) -> Any:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def _history(obj: Any) -> History:
+    return obj if isinstance(obj, History) else obj.history
+
+
+def _space(obj: Any) -> SearchSpace:
+    if isinstance(obj, History):
+        return SearchSpace.from_description(obj.metadata["search_space"])
+    return obj.space
+
+
+# ---------------------------------------------------------------------- the seed's two plots
 def performance_data(optimizer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Iteration numbers (1-based) and the best value found so far after each one.
 
@@ -26,16 +73,8 @@ def performance_data(optimizer: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(1, len(y) + 1), np.minimum.accumulate(y) if len(y) else y
 
 
-def _axes(ax: Any) -> Any:
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        ax = plt.gca()
-    return ax
-
-
 def plot_performance(optimizer: Any, ax: Any = None) -> Any:
-    """Convergence: best value found so far versus iteration.
+    """Convergence at the optimizer's scale: best value so far versus iteration.
 
     Args:
         optimizer: A ``SmallScaleOptimizer`` or ``LargeScaleOptimizer`` (anything with
@@ -78,3 +117,313 @@ def plot_opt_process(optimizer: Any, ax: Any = None) -> Any:
     ax.legend()
     ax.grid(True, alpha=0.3)
     return ax
+
+
+# ---------------------------------------------------------------------- both scales
+def convergence_data(obj: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Best value so far at each scale, against the evaluation number at that scale.
+
+    Failed trials count as evaluations but never improve the best; before the first
+    success the best is NaN.
+
+    Returns:
+        ``{scale: (evaluation_numbers, best_so_far)}`` for the scales that have trials.
+    """
+    out = {}
+    for scale in SCALES:
+        trials = _history(obj).at(scale)
+        if not trials:
+            continue
+        values = np.array([t.value if t.ok else np.inf for t in trials], dtype=float)
+        best = np.minimum.accumulate(values)
+        best[~np.isfinite(best)] = np.nan
+        out[scale] = (np.arange(1, len(trials) + 1), best)
+    return out
+
+
+def plot_convergence(obj: Any, ax: Any = None) -> Any:
+    """Both scales' convergence on one Axes (best value so far per evaluation).
+
+    Args:
+        obj: An optimizer, an engine or a history.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    for scale, (x, best) in convergence_data(obj).items():
+        ax.step(x, best, where="post", marker="o", color=_COLORS[scale], label=f"{scale} scale")
+    history = _history(obj)
+    failed = [t for t in history if not t.ok]
+    if failed:
+        ax.text(0.99, 0.98, f"{len(failed)} failed", transform=ax.transAxes, ha="right", va="top")
+    ax.set_xlabel("evaluation number at that scale")
+    ax.set_ylabel("best value so far")
+    ax.set_title("Convergence at both scales")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+@dataclass(frozen=True)
+class FidelityComparison:
+    """Configurations evaluated successfully at both scales.
+
+    Attributes:
+        params: The configurations.
+        small: Their small-scale values.
+        large: Their large-scale values.
+        spearman: Rank correlation of the two (NaN with fewer than 3 pairs).
+    """
+
+    params: list[tuple[Any, ...]]
+    small: np.ndarray
+    large: np.ndarray
+    spearman: float
+
+
+def fidelity_comparison_data(obj: Any) -> FidelityComparison:
+    """Pair each configuration's small- and large-scale values (first success at each)."""
+    history = _history(obj)
+    small = {t.params: t.value for t in reversed(history.at("small", ok_only=True))}
+    pairs = [
+        (t.params, small[t.params], t.value)
+        for t in history.at("large", ok_only=True)
+        if t.params in small
+    ]
+    pairs = [p for i, p in enumerate(pairs) if p[0] not in {q[0] for q in pairs[:i]}]
+    s = np.array([p[1] for p in pairs], dtype=float)
+    large = np.array([p[2] for p in pairs], dtype=float)
+    rho = math.nan
+    if len(pairs) >= 3 and np.ptp(s) > 0 and np.ptp(large) > 0:
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr(s, large).statistic)
+    return FidelityComparison([p[0] for p in pairs], s, large, rho)
+
+
+def plot_fidelity_comparison(obj: Any, ax: Any = None) -> Any:
+    """Small- versus large-scale value of every configuration run at both scales.
+
+    Args:
+        obj: An optimizer, an engine or a history.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    data = fidelity_comparison_data(obj)
+    ax.scatter(data.small, data.large, color="tab:purple", zorder=3)
+    for i, (xs, yl) in enumerate(zip(data.small, data.large, strict=True)):
+        ax.annotate(str(i + 1), (xs, yl), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    rho = "n/a" if math.isnan(data.spearman) else f"{data.spearman:.2f}"
+    ax.set_title(f"Small vs large scale ({len(data.small)} configs, Spearman {rho})")
+    ax.set_xlabel("small-scale value")
+    ax.set_ylabel("large-scale value")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+# ---------------------------------------------------------------------- model slices
+@dataclass(frozen=True)
+class SliceData:
+    """The model along one dimension, the others held at a reference point.
+
+    Attributes:
+        name: Dimension name.
+        values: Grid in user units (categories for a categorical dimension).
+        mean: Posterior mean of the objective (user sign: lower is better).
+        lower: ``mean - 2 std``.
+        upper: ``mean + 2 std``.
+        log_scale: The dimension is log-uniform.
+        categorical: The dimension is categorical.
+        reference: The point the other dimensions are held at.
+    """
+
+    name: str
+    values: list[Any]
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    log_scale: bool
+    categorical: bool
+    reference: list[Any]
+
+
+def slice_data(
+    optimizer: Any, dimension: int | str, *, scale: str = "large", n_points: int = 60
+) -> SliceData:
+    """The shared model's prediction at ``scale`` along one dimension.
+
+    The other dimensions are held at the best point observed at ``scale`` (or at the
+    other scale when this one has none).
+
+    Args:
+        optimizer: An optimizer or engine whose model can be fitted.
+        dimension: Index or name.
+        scale: Fidelity to predict at.
+        n_points: Grid size for numeric dimensions (integers: at most one per value).
+
+    Returns:
+        The slice, in user units.
+    """
+    engine = getattr(optimizer, "engine", optimizer)
+    space: SearchSpace = engine.space
+    i = space.names.index(dimension) if isinstance(dimension, str) else int(dimension)
+    dim = space.dimensions[i]
+    best = engine.best(scale) or engine.best("small" if scale == "large" else "large")
+    if best is None:
+        raise ValueError("no successful trial yet: nothing to slice.")
+    model = engine.fit()
+    if model is None:
+        raise ValueError("the model could not be fitted; see the scaleup_bo log.")
+    reference = list(best.params)
+    if isinstance(dim, Categorical):
+        values: list[Any] = list(dim.categories)
+    elif isinstance(dim, Integer):
+        lo, hi = int(dim.low), int(dim.high)
+        values = sorted({round(v) for v in _grid(lo, hi, n_points, dim.prior)})
+    else:
+        values = list(_grid(float(dim.low), float(dim.high), n_points, dim.prior))
+    points = [[*reference[:i], v, *reference[i + 1 :]] for v in values]
+    X = space.to_unit(points)
+    X = torch.cat([X, torch.full((len(points), 1), engine.fidelity(scale), dtype=X.dtype)], -1)
+    with torch.no_grad():
+        post = model.posterior(X)
+        mean = -post.mean.squeeze(-1).numpy()  # the model sees -y
+        std = post.variance.clamp_min(0).sqrt().squeeze(-1).numpy()
+    return SliceData(
+        space.names[i],
+        values,
+        mean,
+        mean - 2 * std,
+        mean + 2 * std,
+        dim.prior == "log-uniform",
+        isinstance(dim, Categorical),
+        reference,
+    )
+
+
+def _grid(low: float, high: float, n: int, prior: str) -> np.ndarray:
+    if prior == "log-uniform":
+        return np.geomspace(low, high, n)
+    return np.linspace(low, high, n)
+
+
+def plot_slice(
+    optimizer: Any, dimension: int | str, ax: Any = None, *, scale: str = "large"
+) -> Any:
+    """The model's prediction at ``scale`` along one dimension, with a 2-sigma band.
+
+    The other dimensions are held at the best point; observations at that scale are
+    marked. A log-uniform dimension gets a log x-axis, a categorical one labels.
+
+    Args:
+        optimizer: An optimizer or engine.
+        dimension: Index or name.
+        ax: Axes to draw on.
+        scale: Fidelity to predict at.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    engine = getattr(optimizer, "engine", optimizer)
+    data = slice_data(engine, dimension, scale=scale)
+    i = engine.space.names.index(data.name)
+    observed = engine.history.at(scale, ok_only=True)
+    if data.categorical:
+        x = np.arange(len(data.values))
+        ax.errorbar(
+            x, data.mean, yerr=[data.mean - data.lower, data.upper - data.mean],
+            fmt="o", capsize=4, color=_COLORS[scale],
+        )  # fmt: skip
+        ax.set_xticks(x, [str(v) for v in data.values])
+        obs_x = [data.values.index(t.params[i]) for t in observed]
+    else:
+        ax.plot(data.values, data.mean, color=_COLORS[scale], label=f"model at {scale} scale")
+        ax.fill_between(data.values, data.lower, data.upper, alpha=0.2, color=_COLORS[scale])
+        obs_x = [t.params[i] for t in observed]
+        if data.log_scale:
+            ax.set_xscale("log")
+    ax.scatter(obs_x, [t.value for t in observed], s=12, color="k", zorder=3, label="observed")
+    ax.set_xlabel(data.name)
+    ax.set_ylabel(f"predicted value at {scale} scale")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_slices(optimizer: Any, axes: Any = None, *, scale: str = "large") -> Any:
+    """:func:`plot_slice` for every dimension.
+
+    Args:
+        optimizer: An optimizer or engine.
+        axes: A sequence of ``n_dims`` Axes (default: a new row of subplots).
+        scale: Fidelity to predict at.
+
+    Returns:
+        The array of Axes.
+    """
+    engine = getattr(optimizer, "engine", optimizer)
+    n = engine.space.n_dims
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False, sharey=True)
+        axes = axes[0]
+    for i, ax in enumerate(axes):
+        plot_slice(engine, i, ax, scale=scale)
+        if i:
+            ax.set_ylabel("")
+    return axes
+
+
+# ---------------------------------------------------------------------- evaluations
+def evaluations_data(obj: Any, dimension: int | str) -> dict[str, list[Any]]:
+    """Values tried along one dimension at each scale (failed trials included)."""
+    space = _space(obj)
+    i = space.names.index(dimension) if isinstance(dimension, str) else int(dimension)
+    history = _history(obj)
+    return {scale: [t.params[i] for t in history.at(scale)] for scale in SCALES}
+
+
+def plot_evaluations(obj: Any, axes: Any = None, *, bins: int = 12) -> Any:
+    """Histogram of the values tried along each dimension, both scales overlaid.
+
+    Log-uniform dimensions get log-spaced bins and a log axis; categorical ones a bar
+    per category.
+
+    Args:
+        obj: An optimizer, an engine or a history.
+        axes: A sequence of ``n_dims`` Axes (default: a new row of subplots).
+        bins: Bins of numeric dimensions.
+
+    Returns:
+        The array of Axes.
+    """
+    space = _space(obj)
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, space.n_dims, figsize=(3.2 * space.n_dims, 3), squeeze=False)
+        axes = axes[0]
+    for i, (ax, dim) in enumerate(zip(axes, space.dimensions, strict=True)):
+        data = evaluations_data(obj, i)
+        if isinstance(dim, Categorical):
+            x = np.arange(len(dim.categories))
+            for k, scale in enumerate(SCALES):
+                counts = [sum(v == c for v in data[scale]) for c in dim.categories]
+                ax.bar(x + (k - 0.5) * 0.4, counts, width=0.4, color=_COLORS[scale], label=scale)
+            ax.set_xticks(x, [str(c) for c in dim.categories])
+        else:
+            edges = _grid(float(dim.low), float(dim.high), bins + 1, dim.prior)
+            for scale in SCALES:
+                ax.hist(data[scale], bins=edges, alpha=0.5, color=_COLORS[scale], label=scale)
+            if dim.prior == "log-uniform":
+                ax.set_xscale("log")
+        ax.set_xlabel(space.names[i])
+    axes[0].set_ylabel("evaluations")
+    axes[0].legend()
+    return axes

@@ -151,6 +151,19 @@ class SearchSpace:
                 )
         return out
 
+    @classmethod
+    def from_description(cls, description: list[dict[str, Any]]) -> SearchSpace:
+        """Rebuild a space from :meth:`describe` output (e.g. a saved history's metadata)."""
+        dims: list[Dimension] = []
+        for d in description:
+            if d["type"] == "categorical":
+                dims.append(Categorical(d["categories"], name=d["name"]))
+            elif d["type"] == "integer":
+                dims.append(Integer(d["low"], d["high"], prior=d["prior"], name=d["name"]))
+            else:
+                dims.append(Real(d["low"], d["high"], prior=d["prior"], name=d["name"]))
+        return cls(dims)
+
     # ------------------------------------------------------------------ mixed-space info
     @property
     def categorical_blocks(self) -> list[tuple[int, int]]:

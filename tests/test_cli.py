@@ -10,15 +10,11 @@ from scaleup_bo.history import History
 
 @pytest.mark.slow
 def test_demo_runs_with_a_tiny_budget(tmp_path, capsys):
-    assert (
-        main(
-            ["demo", "--out", str(tmp_path), "--small-steps", "1", "--large-steps", "1", "--quiet"]
-        )
-        == 0
-    )
+    assert main(["demo", "--out", str(tmp_path), "--budget", "tiny", "--quiet"]) == 0
     out = capsys.readouterr().out
+    assert "evaluations: 6 small, 2 large" in out
     assert "large-scale best" in out and "small-scale best, run at large scale" in out
-    assert (tmp_path / "convergence.png").stat().st_size > 1000
+    assert (tmp_path / "demo.png").stat().st_size > 1000
     history = History.load(tmp_path / "history.json")
     assert len(history.at("small")) == 6 and len(history.at("large")) == 2
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -28,3 +24,11 @@ def test_demo_runs_with_a_tiny_budget(tmp_path, capsys):
 def test_cli_requires_a_command(capsys):
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_fashion_mnist_without_torchvision_explains(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
+    with pytest.raises(SystemExit, match="needs torchvision"):
+        main(["demo", "--fashion-mnist", "--out", str(tmp_path), "--quiet"])
