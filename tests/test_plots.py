@@ -47,3 +47,105 @@ def test_plots_of_real_optimizers_without_show(monkeypatch):
         assert plot_opt_process(small) is plt.gca()
     finally:
         plt.close("all")
+
+
+# ---------------------------------------------------------------------- plots of both scales
+def _history_with_pairs():
+    from scaleup_bo import History, SearchSpace
+    from scaleup_bo.benchmarks.problems import mixed_toy_space
+
+    space = SearchSpace(mixed_toy_space())
+    h = History(metadata={"search_space": space.describe()})
+    pts = space.sample(6, seed=0)
+    for i, p in enumerate(pts):
+        h.add(p, float(i), "small")
+    h.add(pts[0], None, "large", status="failed", error="boom")
+    for i in [3, 1, 4, 2]:
+        h.add(pts[i], 10.0 + i, "large")  # same order as small: rank correlation 1
+    h.add(space.sample(7, seed=1)[6], 0.5, "large")  # large only: not a pair
+    return h, pts
+
+
+def test_convergence_data_counts_failures_but_never_improves_on_them():
+    from scaleup_bo.plots import convergence_data
+
+    h, _ = _history_with_pairs()
+    data = convergence_data(h)
+    np.testing.assert_array_equal(data["small"][1], [0, 0, 0, 0, 0, 0])
+    x, best = data["large"]
+    np.testing.assert_array_equal(x, [1, 2, 3, 4, 5, 6])
+    assert np.isnan(best[0])
+    np.testing.assert_array_equal(best[1:], [13.0, 11.0, 11.0, 11.0, 0.5])
+
+
+def test_fidelity_comparison_pairs_configurations_and_ranks_them():
+    from scaleup_bo.plots import fidelity_comparison_data, plot_fidelity_comparison
+
+    h, pts = _history_with_pairs()
+    data = fidelity_comparison_data(h)
+    assert data.params == [tuple(pts[i]) for i in [3, 1, 4, 2]]
+    np.testing.assert_array_equal(data.small, [3.0, 1.0, 4.0, 2.0])
+    assert data.spearman == pytest.approx(1.0)
+    h.add(pts[5], 9.0, "large")  # best at large, worst at small
+    assert fidelity_comparison_data(h).spearman == pytest.approx(0.0, abs=1e-12)
+    fig, ax = plt.subplots()
+    try:
+        plot_fidelity_comparison(h, ax=ax)
+        assert "5 configs, Spearman 0.00" in ax.get_title()
+    finally:
+        plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def fitted_engine():
+    from scaleup_bo import Engine
+    from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
+
+    engine = Engine(mixed_toy_space(), random_state=0)
+    for p in engine.space.sample(10, seed=0):
+        engine.tell(p, mixed_toy_small(p), "small")
+    for p in engine.space.sample(4, seed=1):
+        engine.tell(p, mixed_toy_large(p), "large")
+    return engine
+
+
+def test_slice_data_is_in_user_units(fitted_engine):
+    from scaleup_bo.plots import slice_data
+
+    lr = slice_data(fitted_engine, "lr", n_points=30)
+    assert lr.log_scale and not lr.categorical
+    assert lr.values[0] == pytest.approx(1e-4) and lr.values[-1] == pytest.approx(1e-1)
+    ratios = np.diff(np.log(lr.values))
+    assert np.allclose(ratios, ratios[0])  # log-spaced
+    assert lr.reference == list(fitted_engine.best("large").params)
+    assert np.all(lr.lower <= lr.mean) and np.all(lr.mean <= lr.upper)
+    opt = slice_data(fitted_engine, "opt")
+    assert opt.categorical and opt.values == ["adam", "sgd", "rms"]
+    layers = slice_data(fitted_engine, 1)
+    assert layers.values == list(range(1, 9)) and all(type(v) is int for v in layers.values)
+    # At the reference point the model is close to what was observed there.
+    best = fitted_engine.best("large")
+    k = opt.values.index(best.params[2])
+    assert opt.mean[k] == pytest.approx(best.value, abs=0.3 * abs(best.value) + 0.2)
+
+
+def test_slice_and_evaluation_plots_label_axes(fitted_engine):
+    from scaleup_bo.plots import evaluations_data, plot_evaluations, plot_slices
+
+    axes = plot_slices(fitted_engine)
+    try:
+        assert axes[0].get_xscale() == "log" and axes[3].get_xscale() == "linear"
+        assert [t.get_text() for t in axes[2].get_xticklabels()] == ["adam", "sgd", "rms"]
+    finally:
+        plt.close("all")
+    counts = evaluations_data(fitted_engine.history, "opt")
+    assert len(counts["small"]) == 10 and len(counts["large"]) == 4
+    axes = plot_evaluations(fitted_engine)
+    try:
+        assert axes[0].get_xscale() == "log"
+        bars = axes[2].patches[:3]  # small-scale bars, one per category
+        assert [b.get_height() for b in bars] == [
+            counts["small"].count(c) for c in ["adam", "sgd", "rms"]
+        ]
+    finally:
+        plt.close("all")
