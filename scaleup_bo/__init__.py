@@ -21,7 +21,15 @@ from scaleup_bo.exceptions import (
 from scaleup_bo.history import History, Trial
 from scaleup_bo.model import DEFAULT_SMALL_FIDELITY, LARGE_FIDELITY
 from scaleup_bo.optimizers import Engine, LargeScaleOptimizer, SmallScaleOptimizer
-from scaleup_bo.plots import plot_opt_process, plot_performance
+from scaleup_bo.plots import (
+    plot_convergence,
+    plot_evaluations,
+    plot_fidelity_comparison,
+    plot_opt_process,
+    plot_performance,
+    plot_slice,
+    plot_slices,
+)
 from scaleup_bo.space import SearchSpace
 
 __version__ = "0.1.0"
@@ -43,8 +51,13 @@ __all__ = [
     "SmallScaleOptimizer",
     "TooManyFailuresError",
     "Trial",
+    "plot_convergence",
+    "plot_evaluations",
+    "plot_fidelity_comparison",
     "plot_opt_process",
     "plot_performance",
+    "plot_slice",
+    "plot_slices",
     "register_acquisition",
 ]
 
