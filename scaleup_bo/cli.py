@@ -40,6 +40,31 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from scaleup_bo.benchmarks.runner import format_tables, plot_regret, run_benchmark, save
+
+    data = run_benchmark(
+        args.problems,
+        args.methods,
+        range(args.seeds),
+        n_small_initial=args.small_initial,
+        n_small_steps=args.small_steps,
+        n_large=args.large,
+        progress=not args.quiet,
+    )
+    print(format_tables(data))
+    if args.out:
+        save(data, args.out)
+        print("wrote", args.out)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        plot_regret(data, args.plot)
+        print("wrote", args.plot)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``scaleup-bo`` console script."""
     parser = argparse.ArgumentParser(prog="scaleup-bo", description=__doc__)
@@ -62,6 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
+
+    from scaleup_bo.benchmarks.baselines import METHODS
+    from scaleup_bo.benchmarks.problems import PROBLEMS
+
+    bench = sub.add_parser("benchmark", help="compare scaleup_bo with the alternatives")
+    bench.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    bench.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    bench.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1")
+    bench.add_argument("--small-initial", type=int, default=5)
+    bench.add_argument("--small-steps", type=int, default=20)
+    bench.add_argument("--large", type=int, default=11, help="large-scale evaluations")
+    bench.add_argument("--out", help="write raw results as JSON")
+    bench.add_argument("--plot", help="write regret-vs-k curves (PNG)")
+    bench.add_argument("--quiet", action="store_true")
+    bench.set_defaults(func=_benchmark)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

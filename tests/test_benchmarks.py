@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from scaleup_bo import SearchSpace
@@ -14,6 +16,8 @@ KNOWN_MINIMISERS = {
     "hartmann6": [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573],
     "rosenbrock4": [1.0, 1.0, 1.0, 1.0],
     "mixed_toy": [10**-2.2, 4, "adam", 0.45],
+    "mixed_shift": [1e-3, 6, "adam", 0.2],
+    "unrelated": [(math.pi + 5) / 15, 12.275 / 15],
 }
 
 
@@ -52,3 +56,47 @@ def test_overhead_benchmark_smoke():
 
     assert len(engine_step_times("EI", n_small=5, n_large=2)) == 2
     assert len(skopt_step_times(n_calls=7, n_initial_points=5)) == 2
+
+
+def test_shifted_problem_small_scale_misleads_and_is_noisy_but_deterministic():
+    problem = PROBLEMS["mixed_shift"]
+    small_opt = [10**-2.3, 3, "sgd", 0.4]
+    assert problem.regret(problem.large(small_opt)) > 1.0
+    assert problem.small(small_opt) == problem.small(list(small_opt))
+    near = [10**-2.3, 3, "sgd", 0.4000001]
+    assert abs(problem.small(near) - problem.small(small_opt)) > 1e-4  # noise, not smooth
+
+
+@pytest.mark.slow
+def test_benchmark_smoke_one_seed(tmp_path, capsys):
+    import json
+
+    from scaleup_bo.cli import main
+
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    argv = ["benchmark", "--problems", "forrester", "mixed_toy", "--seeds", "1", "--quiet"]
+    argv += ["--small-initial", "3", "--small-steps", "1", "--large", "3"]
+    argv += ["--out", str(out), "--plot", str(png)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "forrester: regret after k large-scale evaluations" in text and "W/T/L" in text
+    data = json.loads(out.read_text())
+    runs = data["results"]["forrester"]
+    assert set(runs) == {"scaleup_bo", "minimal_loop", "top_k", "small_best", "large_only",
+                         "skopt_large", "random"}  # fmt: skip
+    assert (
+        len(runs["scaleup_bo"]["0"]["values"]) == 3 and len(runs["small_best"]["0"]["values"]) == 1
+    )
+    # Every method starting from the small winner shares its first value.
+    first = {
+        m: runs[m]["0"]["values"][0] for m in ["scaleup_bo", "minimal_loop", "top_k", "small_best"]
+    }
+    assert len(set(first.values())) == 1
+    assert png.stat().st_size > 1000
+
+
+def test_regret_curve_keeps_the_best_and_pads_stopped_methods():
+    from scaleup_bo.benchmarks.runner import regret_curve
+
+    curve = regret_curve([3.0, float("nan"), 1.0], optimum=0.5, n=5)
+    assert curve.tolist() == [2.5, 2.5, 0.5, 0.5, 0.5]
