@@ -621,6 +621,24 @@ class _Facade:
         """Their values (float array), in evaluation order."""
         return self.engine.history.Y(self._scale)
 
+    def _start(
+        self,
+        objective: Objective,
+        plan: list[_Step],
+        progress: bool,
+        callback: Callable[[Trial], Any] | None,
+        n_parallel: int,
+        space: SearchSpace,
+        **engine_kwargs: Any,
+    ) -> None:
+        """Check the loop's own arguments, build the engine (opening any journal), run."""
+        self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
+        if callback is not None:
+            _check_callable("callback", callback)
+        self._callback = callback
+        self.engine = Engine(space, **engine_kwargs)
+        self._run(objective, plan, progress)
+
     def _run(self, objective: Objective, plan: list[_Step], progress: bool) -> None:
         from tqdm.auto import tqdm
 
@@ -699,8 +717,14 @@ class _Step:
             )
 
     @classmethod
-    def known(cls, params: Sequence[Any], value: float | None, scale: str) -> _Step:
-        return cls("tell", scale, trial=Trial(0, tuple(params), value, scale))
+    def known(
+        cls, points: Sequence[Sequence[Any]], values: Sequence[float], scale: str
+    ) -> list[_Step]:
+        """Steps recording known results (no evaluation)."""
+        return [
+            cls("tell", scale, trial=Trial(0, tuple(p), v, scale))
+            for p, v in zip(points, values, strict=True)
+        ]
 
     @classmethod
     def of_trial(cls, trial: Trial) -> _Step:
@@ -789,19 +813,20 @@ class SmallScaleOptimizer(_Facade):
             n_initial_points = 0  # given points replace the space-filling ones
         if _is_table(initial_points):
             points, scores = read_table(initial_points, space, score_column=score_column)
-            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+            plan += _Step.known(points, scores, "small")
         elif initial_points is not None and initial_scores is not None:
             points, scores = _check_table(
                 space, initial_points, initial_scores, "initial_points", "initial_scores"
             )
-            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+            plan += _Step.known(points, scores, "small")
         elif initial_points is not None:
             points = _check_points(space, initial_points, "initial_points")
             plan += [_Step("evaluate", "small", p) for p in points]
         elif initial_scores is not None:
             raise DataError("initial_scores was given without initial_points.")
         plan += [_Step("ask", "small") for _ in range(n_initial_points + self.n_steps)]
-        self.engine = Engine(
+        self._start(
+            objective_func, plan, progress, callback, n_parallel,
             space,
             small_fidelity=small_fidelity,
             acq_func=acq_func,
@@ -813,12 +838,7 @@ class SmallScaleOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
-        )
-        self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
-        if callback is not None:
-            _check_callable("callback", callback)
-        self._callback = callback
-        self._run(objective_func, plan, progress)
+        )  # fmt: skip
 
 
 class LargeScaleOptimizer(_Facade):
@@ -916,7 +936,7 @@ class LargeScaleOptimizer(_Facade):
             plan += [_Step.of_trial(t) for t in small]
         elif _is_table(small):
             points, scores = read_table(small, space, score_column=score_column)
-            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+            plan += _Step.known(points, scores, "small")
         elif small is not None:
             raise DataError(
                 "small must be a SmallScaleOptimizer, a History or a results table "
@@ -926,7 +946,7 @@ class LargeScaleOptimizer(_Facade):
             points, scores = _check_table(
                 space, X_iters_small, Y_iters_small, "X_iters_small", "Y_iters_small"
             )
-            plan += [_Step.known(p, y, "small") for p, y in zip(points, scores, strict=True)]
+            plan += _Step.known(points, scores, "small")
         if best_params is None:
             known = [s.trial for s in plan if s.trial is not None and s.trial.ok]
             small_known = [t for t in known if t.scale == "small"]
@@ -939,7 +959,8 @@ class LargeScaleOptimizer(_Facade):
         first = _check_points(space, [best_params], "best_params")[0]
         plan.append(_Step("evaluate", "large", first))
         plan += [_Step("ask", "large") for _ in range(self.n_steps)]
-        self.engine = Engine(
+        self._start(
+            objective_func, plan, progress, callback, n_parallel,
             space,
             small_fidelity=DEFAULT_SMALL_FIDELITY if small_fidelity is None else small_fidelity,
             acq_func=acq_func,
@@ -950,12 +971,7 @@ class LargeScaleOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
-        )
-        self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
-        if callback is not None:
-            _check_callable("callback", callback)
-        self._callback = callback
-        self._run(objective_func, plan, progress)
+        )  # fmt: skip
 
 
 def _is_table(source: Any) -> bool:
