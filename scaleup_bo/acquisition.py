@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -428,7 +429,10 @@ def propose(
     options = {"seed": seed}
     n_comb = space.n_category_combinations
     one_shot = isinstance(acqf, OneShotAcquisitionFunction)
-    with torch.random.fork_rng():
+    # BoTorch warns (and retries) when L-BFGS stops abnormally; that is routine for an
+    # acquisition surface, so it goes to the library's debug log, not to the user's console.
+    with torch.random.fork_rng(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         torch.manual_seed(seed)
         if not space.categorical_blocks:
             X, _ = optimize_acqf(
@@ -469,6 +473,8 @@ def propose(
                 raw_samples=raw_samples,
             )
             X = wrapped.expand(Xo)
+    for w in caught:
+        logger.debug("acquisition optimizer: %s", w.message)
     x = space.round_unit(X.reshape(-1, d + 1)[:1, :d])
     if _key(x[0]) not in excluded:
         return space.from_unit(x)[0]

@@ -191,3 +191,24 @@ def test_pending_points_push_analytic_acquisitions_apart():
     assert engine.pending == [(asked[2], "large")]
     with pytest.raises(ValueError, match="not pending"):
         engine.cancel(asked[1], "large")
+
+
+def test_optimizer_warnings_go_to_the_debug_log(monkeypatch, caplog):
+    import logging
+    import warnings
+
+    import scaleup_bo.acquisition as acquisition
+
+    real = acquisition.optimize_acqf
+
+    def noisy(*args, **kwargs):
+        warnings.warn("Optimization failed in `gen_candidates_scipy`", RuntimeWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(acquisition, "optimize_acqf", noisy)
+    engine = Engine([Real(0.0, 1.0)], random_state=0)
+    engine.tell_many([[0.1], [0.5], [0.9]], [1.0, 0.2, 0.7], "large")
+    with warnings.catch_warnings(), caplog.at_level(logging.DEBUG, logger="scaleup_bo"):
+        warnings.simplefilter("error")
+        engine.ask("large")
+    assert "gen_candidates_scipy" in caplog.text
