@@ -41,19 +41,29 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from scaleup_bo.benchmarks.runner import format_tables, plot_regret, run_benchmark, save
-
-    data = run_benchmark(
-        args.problems,
-        args.methods,
-        range(args.seeds),
-        n_small_initial=args.small_initial,
-        n_small_steps=args.small_steps,
-        n_large=args.large,
-        progress=not args.quiet,
+    from scaleup_bo.benchmarks.runner import (
+        format_tables,
+        load,
+        plot_regret,
+        run_benchmark,
+        save,
     )
+
+    if args.report:
+        data = load(args.report)
+    else:
+        data = run_benchmark(
+            args.problems,
+            args.methods,
+            range(args.seeds),
+            n_small_initial=args.small_initial,
+            n_small_steps=args.small_steps,
+            n_large=args.large,
+            progress=not args.quiet,
+            checkpoint=args.out,
+        )
     print(format_tables(data))
-    if args.out:
+    if args.out and not args.report:
         save(data, args.out)
         print("wrote", args.out)
     if args.plot:
@@ -98,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--small-initial", type=int, default=5)
     bench.add_argument("--small-steps", type=int, default=20)
     bench.add_argument("--large", type=int, default=11, help="large-scale evaluations")
-    bench.add_argument("--out", help="write raw results as JSON")
+    bench.add_argument("--out", help="write raw results as JSON (updated after every seed)")
     bench.add_argument("--plot", help="write regret-vs-k curves (PNG)")
+    bench.add_argument("--report", help="print tables (and --plot) from a saved results JSON")
     bench.add_argument("--quiet", action="store_true")
     bench.set_defaults(func=_benchmark)
     args = parser.parse_args(argv)

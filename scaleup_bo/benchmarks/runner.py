@@ -20,7 +20,7 @@ import numpy as np
 from scaleup_bo.benchmarks.baselines import METHODS
 from scaleup_bo.benchmarks.problems import PROBLEMS
 
-__all__ = ["format_tables", "plot_regret", "regret_curve", "run_benchmark", "save"]
+__all__ = ["format_tables", "load", "plot_regret", "regret_curve", "run_benchmark", "save"]
 
 KS = (1, 3, 5, 11)
 
@@ -34,8 +34,12 @@ def run_benchmark(
     n_small_steps: int = 20,
     n_large: int = 11,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the protocol; returns a JSON-friendly dict of raw results.
+
+    With ``checkpoint``, the results so far are written there after every
+    (problem, seed), so a long run that is stopped keeps what it measured.
 
     Returns:
         ``{"config": ..., "results": {problem: {method: {seed: {"values", "overhead"}}}}}``
@@ -52,6 +56,12 @@ def run_benchmark(
             f"methods: {list(METHODS)}"
         )
     results: dict[str, Any] = {p: {m: {} for m in methods} for p in problems}
+    config = {
+        "problems": problems, "methods": methods, "seeds": seeds,
+        "n_small_initial": n_small_initial, "n_small_steps": n_small_steps, "n_large": n_large,
+        "optima": {p: PROBLEMS[p].optimum for p in problems},
+    }  # fmt: skip
+    data = {"config": config, "results": results}
     bar = tqdm(total=len(problems) * len(seeds), desc="benchmark", disable=not progress)
     for name in problems:
         problem = PROBLEMS[name]
@@ -65,13 +75,10 @@ def run_benchmark(
                 r = METHODS[method](problem, X, Y, n_large, seed)
                 results[name][method][str(seed)] = {"values": r.values, "overhead": r.overhead}
             bar.update(1)
+            if checkpoint is not None:
+                save(data, checkpoint)
     bar.close()
-    config = {
-        "problems": problems, "methods": methods, "seeds": seeds,
-        "n_small_initial": n_small_initial, "n_small_steps": n_small_steps, "n_large": n_large,
-        "optima": {p: PROBLEMS[p].optimum for p in problems},
-    }  # fmt: skip
-    return {"config": config, "results": results}
+    return data
 
 
 def regret_curve(values: Sequence[float], optimum: float, n: int) -> np.ndarray:
@@ -97,12 +104,14 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
     ks = [k for k in KS if k <= n]
     lines = []
     for problem in cfg["problems"]:
-        seeds = len(cfg["seeds"])
+        seeds = len(data["results"][problem][cfg["methods"][0]])
+        if not seeds:  # a stopped run: this problem was not reached
+            continue
         what = "regret" if not math.isnan(cfg["optima"][problem]) else "best value"
         lines.append(
             f"\n{problem}: {what} after k large-scale evaluations, median [q1, q3], {seeds} seeds"
         )
-        head = f"{'method':<14}" + "".join(f"{'k=' + str(k):>26}" for k in ks)
+        head = f"{'method':<14}" + "".join(f"{'k=' + str(k):>30}" for k in ks)
         lines.append(head + f"{'W/T/L vs ' + reference:>20}{'s/step':>8}")
         ref = _curves(data, problem, reference) if reference in cfg["methods"] else None
         for method in cfg["methods"]:
@@ -111,7 +120,7 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
             for k in ks:
                 col = c[:, k - 1]
                 q1, med, q3 = np.percentile(col, [25, 50, 75])
-                cells.append(f"{med:.4g} [{q1:.3g}, {q3:.3g}]")
+                cells.append(f" {med:.4g} [{q1:.3g}, {q3:.3g}]")
             wtl = ""
             if ref is not None and method != reference:
                 a, b = c[:, n - 1], ref[:, n - 1]
@@ -121,7 +130,7 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
                 wtl = f"{wins}/{len(a) - wins - losses}/{losses}"
             overhead = [s for r in data["results"][problem][method].values() for s in r["overhead"]]
             oh = f"{statistics.median(overhead):.2f}" if overhead else "-"
-            lines.append(f"{method:<14}" + "".join(f"{x:>26}" for x in cells) + f"{wtl:>20}{oh:>8}")
+            lines.append(f"{method:<14}" + "".join(f"{x:>30}" for x in cells) + f"{wtl:>20}{oh:>8}")
     return "\n".join(lines)
 
 
@@ -130,6 +139,9 @@ def plot_regret(data: dict[str, Any], path: str | Path | None = None) -> Any:
     import matplotlib.pyplot as plt
 
     problems = data["config"]["problems"]
+    cols = min(3, len(problems))
+    rows = math.ceil(len(problems) / cols)
+    problems = [p for p in problems if data["results"][p][data["config"]["methods"][0]]]
     cols = min(3, len(problems))
     rows = math.ceil(len(problems) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
@@ -157,6 +169,14 @@ def plot_regret(data: dict[str, Any], path: str | Path | None = None) -> Any:
     return fig
 
 
+def load(path: str | Path) -> dict[str, Any]:
+    """Read results written by :func:`save`."""
+    return json.loads(Path(path).read_text())
+
+
 def save(data: dict[str, Any], path: str | Path) -> None:
-    """Write the results as JSON."""
-    Path(path).write_text(json.dumps(data, indent=1, default=float))
+    """Write the results as JSON (atomically: write, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    tmp.replace(path)
