@@ -103,3 +103,9 @@ def test_regret_curve_keeps_the_best_and_pads_stopped_methods():
 
     curve = regret_curve([3.0, float("nan"), 1.0], optimum=0.5, n=5)
     assert curve.tolist() == [2.5, 2.5, 0.5, 0.5, 0.5]
+
+
+def test_scaling_benchmark_smoke():
+    from scaleup_bo.benchmarks.scaling import step_times
+
+    assert len(step_times(6, kernel="downsampling", steps=1)) == 1

@@ -1,0 +1,50 @@
+"""Per-step time (fit + propose one large-scale point) as the small-scale history grows.
+
+Run: ``python -m scaleup_bo.benchmarks.scaling [--sizes 25 100 300 1000] [--kernel ...]``.
+4-D mixed toy problem; the small-scale points are a Sobol design, plus 3 large-scale points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Sequence
+
+from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
+from scaleup_bo.optimizers import Engine
+
+__all__ = ["step_times"]
+
+
+def step_times(n_small: int, *, kernel: str = "linear_truncated", steps: int = 2) -> list[float]:
+    """Seconds of ``steps`` consecutive large-scale asks after ``n_small`` small points."""
+    engine = Engine(mixed_toy_space(), random_state=0, kernel=kernel)  # type: ignore[arg-type]
+    for p in engine.space.sample(n_small, seed=0):
+        engine.tell(p, mixed_toy_small(p), "small")
+    for p in engine.space.sample(3, seed=1):
+        engine.tell(p, mixed_toy_large(p), "large")
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        p = engine.ask("large")
+        times.append(time.perf_counter() - start)
+        engine.tell(p, mixed_toy_large(p), "large")
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 100, 300, 1000])
+    parser.add_argument("--kernel", nargs="+", default=["linear_truncated", "downsampling"])
+    parser.add_argument("--steps", type=int, default=2)
+    args = parser.parse_args(argv)
+    print(f"{'kernel':<18}{'small points':>13}{'median s/step':>15}")
+    for kernel in args.kernel:
+        for n in args.sizes:
+            t = step_times(n, kernel=kernel, steps=args.steps)
+            print(f"{kernel:<18}{n:>13}{statistics.median(t):>15.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
