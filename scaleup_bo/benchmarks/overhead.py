@@ -25,12 +25,21 @@ __all__ = ["engine_step_times", "skopt_step_times"]
 
 
 def engine_step_times(
-    acq_func: str = "EI", n_small: int = 25, n_large: int = 11, seed: int = 0
+    acq_func: str = "EI",
+    n_small: int = 25,
+    n_large: int = 11,
+    seed: int = 0,
+    *,
+    kernel: str = "linear_truncated",
+    n_large_known: int = 0,
 ) -> list[float]:
-    """Seconds of each large-scale ``ask`` after ``n_small`` small-scale points."""
-    engine = Engine(mixed_toy_space(), acq_func=acq_func, random_state=seed)
+    """Seconds of each of ``n_large`` large-scale asks (each then told its value), after
+    ``n_small`` small-scale and ``n_large_known`` large-scale space-filling points."""
+    engine = Engine(mixed_toy_space(), acq_func=acq_func, random_state=seed, kernel=kernel)  # type: ignore[arg-type]
     for p in engine.space.sample(n_small, seed=seed):
         engine.tell(p, mixed_toy_small(p), "small")
+    for p in engine.space.sample(n_large_known, seed=seed + 1):
+        engine.tell(p, mixed_toy_large(p), "large")
     times = []
     for _ in range(n_large):
         start = time.perf_counter()

@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Sequence
 
-from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
-from scaleup_bo.optimizers import Engine
+from scaleup_bo.benchmarks.overhead import engine_step_times
 
 __all__ = ["step_times"]
 
 
 def step_times(n_small: int, *, kernel: str = "linear_truncated", steps: int = 2) -> list[float]:
     """Seconds of ``steps`` consecutive large-scale asks after ``n_small`` small points."""
-    engine = Engine(mixed_toy_space(), random_state=0, kernel=kernel)  # type: ignore[arg-type]
-    for p in engine.space.sample(n_small, seed=0):
-        engine.tell(p, mixed_toy_small(p), "small")
-    for p in engine.space.sample(3, seed=1):
-        engine.tell(p, mixed_toy_large(p), "large")
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        p = engine.ask("large")
-        times.append(time.perf_counter() - start)
-        engine.tell(p, mixed_toy_large(p), "large")
-    return times
+    return engine_step_times("EI", n_small, steps, seed=0, kernel=kernel, n_large_known=3)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
