@@ -21,7 +21,7 @@ KNOWN_MINIMISERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PROBLEMS))
+@pytest.mark.parametrize("name", sorted(KNOWN_MINIMISERS))
 def test_optimum_is_reached_at_the_known_minimiser_and_nowhere_below(name):
     problem = PROBLEMS[name]
     assert problem.large(KNOWN_MINIMISERS[name]) == pytest.approx(problem.optimum, abs=2e-4)
@@ -109,3 +109,17 @@ def test_scaling_benchmark_smoke():
     from scaleup_bo.benchmarks.scaling import step_times
 
     assert len(step_times(6, kernel="downsampling", steps=1)) == 1
+
+
+def test_every_problem_is_checked_or_is_a_real_task():
+    real = {name for name, p in PROBLEMS.items() if math.isnan(p.optimum)}
+    assert real == {"digits_mlp"} and set(PROBLEMS) == set(KNOWN_MINIMISERS) | real
+
+
+def test_digits_task_is_deterministic_and_its_scales_differ():
+    problem = PROBLEMS["digits_mlp"]
+    point = [1e-2, 32, "relu"]
+    assert problem.large(point) == problem.large(list(point))
+    assert 0 < problem.large(point) < problem.small(point)  # more data, more epochs: better
+    with pytest.raises(ValueError):
+        problem.large([1e-2, 32, "swish"])  # sklearn refuses an unknown activation
