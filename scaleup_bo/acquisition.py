@@ -517,15 +517,16 @@ def _best_fresh_candidate(
 ) -> list[Any]:
     points = space.sample(2048, seed=seed + 1)
     U = space.to_unit(points)
-    keep = [i for i in range(U.shape[0]) if _key(U[i]) not in excluded]
-    if not keep:
+    fresh: dict[tuple[float, ...], int] = {}  # first row of each distinct, unexcluded point
+    for i in range(U.shape[0]):
+        key = _key(U[i])
+        if key not in excluded:
+            fresh.setdefault(key, i)
+    if not fresh:
         # Every candidate drawn was evaluated already (tiny discrete space): repeat the best.
         logger.warning("no unevaluated candidate found; the space may be exhausted")
         return points[0]
-    U = U[keep]
-    # Deduplicate rows.
-    _, first = _unique_rows(U)
-    U = U[first]
+    U = U[list(fresh.values())]
     X = torch.cat([U, torch.full((U.shape[0], 1), target_fidelity, dtype=U.dtype)], dim=-1)
     with torch.no_grad():
         if one_shot:
@@ -534,10 +535,3 @@ def _best_fresh_candidate(
             scores = torch.cat([acqf(chunk.unsqueeze(-2)) for chunk in X.split(256)])
     best = int(torch.nan_to_num(scores, nan=-math.inf).argmax())
     return space.from_unit(U[best : best + 1])[0]
-
-
-def _unique_rows(U: Tensor) -> tuple[list[tuple[float, ...]], list[int]]:
-    seen: dict[tuple[float, ...], int] = {}
-    for i in range(U.shape[0]):
-        seen.setdefault(_key(U[i]), i)
-    return list(seen), list(seen.values())
