@@ -87,6 +87,9 @@ def test_benchmark_smoke_one_seed(tmp_path, capsys):
     assert (
         len(runs["scaleup_bo"]["0"]["values"]) == 3 and len(runs["small_best"]["0"]["values"]) == 1
     )
+    # skopt runs on to 4x the large budget: the moonshot comparison reads its 12th value.
+    assert len(runs["skopt_large"]["0"]["values"]) == 12
+    assert "moonshot" in text
     # Every method starting from the small winner shares its first value.
     first = {
         m: runs[m]["0"]["values"][0] for m in ["scaleup_bo", "minimal_loop", "top_k", "small_best"]
@@ -96,6 +99,33 @@ def test_benchmark_smoke_one_seed(tmp_path, capsys):
     # The tables can be printed again from the saved results, without re-running.
     assert main(["benchmark", "--report", str(out)]) == 0
     assert capsys.readouterr().out.strip() == text.split("\nwrote")[0].strip()
+
+
+@pytest.mark.slow
+def test_benchmark_resumes_from_its_results_file_without_rerunning(tmp_path, capsys):
+    import json
+
+    from scaleup_bo.cli import main
+
+    out = tmp_path / "r.json"
+    base = ["benchmark", "--problems", "forrester", "--quiet", "--small-initial", "3"]
+    base += ["--small-steps", "1", "--large", "2", "--out", str(out)]
+    assert main([*base, "--seeds", "1", "--methods", "top_k"]) == 0
+    data = json.loads(out.read_text())
+    assert len(data["small"]["forrester"]["0"]["X"]) == 4  # the shared small stage is kept
+    # Mark a stored result: a resumed run must keep it, not recompute it.
+    data["results"]["forrester"]["top_k"]["0"]["values"] = [123.0, 124.0]
+    out.write_text(json.dumps(data))
+    assert main([*base, "--seeds", "2", "--methods", "top_k", "random"]) == 0
+    data = json.loads(out.read_text())
+    runs = data["results"]["forrester"]
+    assert runs["top_k"]["0"]["values"] == [123.0, 124.0]
+    assert set(runs["top_k"]) == set(runs["random"]) == {"0", "1"}
+    assert data["config"]["methods"] == ["top_k", "random"]
+    capsys.readouterr()
+    # Another protocol cannot be mixed into the same file.
+    with pytest.raises(ValueError, match="n_large"):
+        main([*base[:-2], "--large", "3", "--out", str(out), "--seeds", "1"])
 
 
 def test_regret_curve_keeps_the_best_and_pads_stopped_methods():

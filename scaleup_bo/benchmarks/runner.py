@@ -38,8 +38,10 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Run the protocol; returns a JSON-friendly dict of raw results.
 
-    With ``checkpoint``, the results so far are written there after every
-    (problem, seed), so a long run that is stopped keeps what it measured.
+    With ``checkpoint``, the results so far are written there after every method
+    run, with each seed's small-stage data; a run given an existing checkpoint of the
+    same protocol resumes it: it adds the missing (problem, method, seed) results and
+    keeps (never recomputes) the stored ones.
 
     Returns:
         ``{"config": ..., "results": {problem: {method: {seed: {"values", "overhead"}}}}}``
@@ -55,30 +57,53 @@ def run_benchmark(
             f"unknown problem/method {unknown}; problems: {sorted(PROBLEMS)}, "
             f"methods: {list(METHODS)}"
         )
-    results: dict[str, Any] = {p: {m: {} for m in methods} for p in problems}
     config = {
-        "problems": problems, "methods": methods, "seeds": seeds,
         "n_small_initial": n_small_initial, "n_small_steps": n_small_steps, "n_large": n_large,
-        "optima": {p: PROBLEMS[p].optimum for p in problems},
     }  # fmt: skip
-    data = {"config": config, "results": results}
+    data: dict[str, Any] = {"config": dict(config), "results": {}, "small": {}}
+    if checkpoint is not None and Path(checkpoint).exists():
+        data = load(checkpoint)
+        for key, value in config.items():
+            if data["config"].get(key) != value:
+                raise ValueError(
+                    f"{checkpoint} holds a run with {key}={data['config'].get(key)}, "
+                    f"not {value}: use another --out file"
+                )
+        data.setdefault("small", {})
+    cfg = data["config"]
+    cfg["problems"] = _union(cfg.get("problems", []), problems)
+    cfg["methods"] = _union(cfg.get("methods", []), methods)
+    cfg["seeds"] = _union(cfg.get("seeds", []), seeds)
+    cfg["optima"] = {p: PROBLEMS[p].optimum for p in cfg["problems"]}
     bar = tqdm(total=len(problems) * len(seeds), desc="benchmark", disable=not progress)
     for name in problems:
         problem = PROBLEMS[name]
+        runs = data["results"].setdefault(name, {})
+        for method in cfg["methods"]:
+            runs.setdefault(method, {})
         for seed in seeds:
-            small = SmallScaleOptimizer(
-                problem.small, problem.space(), n_steps=n_small_steps,
-                n_initial_points=n_small_initial, random_state=seed,
-            )  # fmt: skip
-            X, Y = small.X_iters.tolist(), small.Y_iters.tolist()
-            for method in methods:
+            todo = [m for m in methods if str(seed) not in runs[m]]
+            stored = data["small"].setdefault(name, {})
+            if todo and str(seed) not in stored:
+                small = SmallScaleOptimizer(
+                    problem.small, problem.space(), n_steps=n_small_steps,
+                    n_initial_points=n_small_initial, random_state=seed,
+                )  # fmt: skip
+                stored[str(seed)] = {"X": small.X_iters.tolist(), "Y": small.Y_iters.tolist()}
+            for method in todo:
+                X, Y = stored[str(seed)]["X"], stored[str(seed)]["Y"]
                 r = METHODS[method](problem, X, Y, n_large, seed)
-                results[name][method][str(seed)] = {"values": r.values, "overhead": r.overhead}
+                runs[method][str(seed)] = {"values": r.values, "overhead": r.overhead}
+                if checkpoint is not None:
+                    save(data, checkpoint)
             bar.update(1)
-            if checkpoint is not None:
-                save(data, checkpoint)
     bar.close()
     return data
+
+
+def _union(old: Iterable[Any], new: Iterable[Any]) -> list[Any]:
+    out = list(old)
+    return out + [x for x in new if x not in out]
 
 
 def regret_curve(values: Sequence[float], optimum: float, n: int) -> np.ndarray:
@@ -89,65 +114,103 @@ def regret_curve(values: Sequence[float], optimum: float, n: int) -> np.ndarray:
     return best - (0.0 if math.isnan(optimum) else optimum)
 
 
-def _curves(data: dict[str, Any], problem: str, method: str) -> np.ndarray:
-    n = data["config"]["n_large"]
+def _curves(
+    data: dict[str, Any], problem: str, method: str, n: int | None = None,
+    seeds: Iterable[str] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Regret curves (seeds x n) of one method, for ``seeds`` (default: all it ran)."""
+    n = data["config"]["n_large"] if n is None else n
     opt = data["config"]["optima"][problem]
-    runs = data["results"][problem][method]
-    return np.array([regret_curve(r["values"], opt, n) for r in runs.values()])
+    runs = data["results"][problem].get(method, {})
+    seeds = list(runs) if seeds is None else [s for s in seeds if s in runs]
+    return np.array([regret_curve(runs[s]["values"], opt, n) for s in seeds]).reshape(-1, n)
+
+
+def _wtl(a: np.ndarray, b: np.ndarray) -> str:
+    """Wins/ties/losses of ``a`` against ``b`` (paired; ties within 1e-6 + 0.1%)."""
+    tol = 1e-6 + 1e-3 * np.abs(b)
+    wins, losses = int(np.sum(a < b - tol)), int(np.sum(a > b + tol))
+    return f"{wins}/{len(a) - wins - losses}/{losses}"
+
+
+def _cell(col: np.ndarray) -> str:
+    q1, med, q3 = np.percentile(col, [25, 50, 75])
+    return f" {med:.4g} [{q1:.3g}, {q3:.3g}]"
 
 
 def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
     """Median [quartiles] regret after k large evaluations, win/tie/loss against
-    ``reference`` at the last k, and median overhead per step, one table per problem."""
+    ``reference`` at the last k (paired by seed), and median overhead per step, one
+    table per problem; then the moonshot table: ``reference`` after ``n_large``
+    against ``skopt_large`` after ``4 n_large`` large-scale evaluations."""
     cfg = data["config"]
     n = cfg["n_large"]
     ks = [k for k in KS if k <= n]
     lines = []
     for problem in cfg["problems"]:
-        seeds = len(data["results"][problem][cfg["methods"][0]])
-        if not seeds:  # a stopped run: this problem was not reached
+        runs = data["results"].get(problem, {})
+        methods = [m for m in cfg["methods"] if runs.get(m)]
+        if not methods:  # a stopped run: this problem was not reached
             continue
+        seeds = max(len(runs[m]) for m in methods)
         what = "regret" if not math.isnan(cfg["optima"][problem]) else "best value"
         lines.append(
             f"\n{problem}: {what} after k large-scale evaluations, median [q1, q3], {seeds} seeds"
         )
         head = f"{'method':<14}" + "".join(f"{'k=' + str(k):>30}" for k in ks)
         lines.append(head + f"{'W/T/L vs ' + reference:>20}{'s/step':>8}")
-        ref = _curves(data, problem, reference) if reference in cfg["methods"] else None
-        for method in cfg["methods"]:
+        for method in methods:
             c = _curves(data, problem, method)
-            cells = []
-            for k in ks:
-                col = c[:, k - 1]
-                q1, med, q3 = np.percentile(col, [25, 50, 75])
-                cells.append(f" {med:.4g} [{q1:.3g}, {q3:.3g}]")
+            cells = [_cell(c[:, k - 1]) for k in ks]
             wtl = ""
-            if ref is not None and method != reference:
-                a, b = c[:, n - 1], ref[:, n - 1]
-                tol = 1e-6 + 1e-3 * np.abs(b)
-                wins = int(np.sum(a < b - tol))
-                losses = int(np.sum(a > b + tol))
-                wtl = f"{wins}/{len(a) - wins - losses}/{losses}"
-            overhead = [s for r in data["results"][problem][method].values() for s in r["overhead"]]
+            if runs.get(reference) and method != reference:
+                common = [s for s in runs[method] if s in runs[reference]]
+                a = _curves(data, problem, method, seeds=common)[:, n - 1]
+                wtl = _wtl(a, _curves(data, problem, reference, seeds=common)[:, n - 1])
+            overhead = [s for r in runs[method].values() for s in r["overhead"]]
             oh = f"{statistics.median(overhead):.2f}" if overhead else "-"
             lines.append(f"{method:<14}" + "".join(f"{x:>30}" for x in cells) + f"{wtl:>20}{oh:>8}")
+    lines += _moonshot(data, reference)
     return "\n".join(lines)
+
+
+def _moonshot(data: dict[str, Any], reference: str) -> list[str]:
+    cfg = data["config"]
+    n = cfg["n_large"]
+    rows = []
+    for problem in cfg["problems"]:
+        runs = data["results"].get(problem, {})
+        long = {s: r for s, r in runs.get("skopt_large", {}).items() if len(r["values"]) >= 4 * n}
+        common = [s for s in runs.get(reference, {}) if s in long]
+        if not common:
+            continue
+        a = _curves(data, problem, reference, seeds=common)[:, n - 1]
+        b = _curves(data, problem, "skopt_large", n=4 * n, seeds=common)[:, -1]
+        verdict = "yes" if np.median(a) <= np.median(b) else "no"
+        rows.append(f"{problem:<14}{_cell(a):>30}{_cell(b):>30}{_wtl(a, b):>10}{verdict:>9}")
+    if not rows:
+        return []
+    head = f"{'problem':<14}{reference + ' k=' + str(n):>30}{'skopt_large k=' + str(4 * n):>30}"
+    return [
+        f"\nmoonshot: {reference} after {n} large-scale runs against skopt.gp_minimize after "
+        f"{4 * n}, median [q1, q3]",
+        head + f"{'W/T/L':>10}{'matched':>9}",
+        *rows,
+    ]
 
 
 def plot_regret(data: dict[str, Any], path: str | Path | None = None) -> Any:
     """Median regret versus k (quartile band) per problem; saved to ``path`` if given."""
     import matplotlib.pyplot as plt
 
-    problems = data["config"]["problems"]
-    cols = min(3, len(problems))
-    rows = math.ceil(len(problems) / cols)
-    problems = [p for p in problems if data["results"][p][data["config"]["methods"][0]]]
+    problems = [p for p in data["config"]["problems"] if any(data["results"].get(p, {}).values())]
     cols = min(3, len(problems))
     rows = math.ceil(len(problems) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     k = np.arange(1, data["config"]["n_large"] + 1)
     for ax, problem in zip(axes.flat, problems, strict=False):
-        for method in data["config"]["methods"]:
+        methods = [m for m in data["config"]["methods"] if data["results"][problem].get(m)]
+        for method in methods:
             c = _curves(data, problem, method)
             q1, med, q3 = np.percentile(c, [25, 50, 75], axis=0)
             (line,) = ax.plot(k, med, marker=".", label=method)
@@ -155,9 +218,7 @@ def plot_regret(data: dict[str, Any], path: str | Path | None = None) -> Any:
         ax.set_title(problem)
         ax.set_xlabel("large-scale evaluations")
         ax.set_ylabel("regret" if not math.isnan(data["config"]["optima"][problem]) else "best")
-        if np.all(
-            np.array([_curves(data, problem, m).min() for m in data["config"]["methods"]]) > 0
-        ):
+        if np.all(np.array([_curves(data, problem, m).min() for m in methods]) > 0):
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
     for ax in list(axes.flat)[len(problems) :]:
