@@ -19,13 +19,21 @@ from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
+from gpytorch import settings
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator.utils.errors import NanError, NotPSDError
 from torch import Tensor
 
 from scaleup_bo.exceptions import DataError
 
-__all__ = ["DEFAULT_SMALL_FIDELITY", "KERNELS", "LARGE_FIDELITY", "build_model", "fit_model"]
+__all__ = [
+    "DEFAULT_SMALL_FIDELITY",
+    "KERNELS",
+    "LARGE_FIDELITY",
+    "build_model",
+    "fit_model",
+    "loo_predictions",
+]
 
 logger = logging.getLogger("scaleup_bo")
 
@@ -36,6 +44,13 @@ LARGE_FIDELITY = 1.0
 DEFAULT_SMALL_FIDELITY = 0.5
 
 Kernel = Literal["linear_truncated", "downsampling"]
+#: Above this many points, hyperparameters are fitted on a random subset of this size
+#: (every large-scale point kept) and then used, unchanged, by the model of all points.
+MAX_FIT_POINTS = 256
+#: Exact (Cholesky) solves up to this many points; gpytorch's default switches to
+#: iterative, approximate solves above 800, which is slower here and less accurate.
+MAX_CHOLESKY_SIZE = 5000
+
 #: Fidelity kernels the shared model can use.
 KERNELS: tuple[str, ...] = ("linear_truncated", "downsampling")
 
@@ -89,6 +104,7 @@ def fit_model(
     kernel: Kernel = "linear_truncated",
     seed: int = 0,
     attempts: int = 2,
+    max_fit_points: int = MAX_FIT_POINTS,
 ) -> SingleTaskMultiFidelityGP | None:
     """Build and fit the shared model, never raising on a numerical failure.
 
@@ -103,6 +119,9 @@ def fit_model(
         kernel: See :func:`build_model`.
         seed: Seeds torch for the fit (each attempt uses ``seed + attempt``).
         attempts: Number of fresh models to try.
+        max_fit_points: Larger data sets have their hyperparameters fitted on a
+            random subset of this size (all points of the highest fidelity kept, up to
+            half of it); the returned model conditions on every point.
 
     Returns:
         The fitted model in eval mode, or ``None``.
@@ -113,10 +132,21 @@ def fit_model(
             torch.manual_seed(seed + attempt)
             try:
                 model = build_model(train_X, train_Y, kernel=kernel)
-                mll = ExactMarginalLogLikelihood(model.likelihood, model)
-                with warnings.catch_warnings():
+                fitted = model
+                if train_X.shape[0] > max_fit_points:
+                    rows = _fit_subset(train_X, max_fit_points)
+                    fitted = build_model(train_X[rows], train_Y[rows], kernel=kernel)
+                mll = ExactMarginalLogLikelihood(fitted.likelihood, fitted)
+                with warnings.catch_warnings(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
                     warnings.simplefilter("ignore", InputDataWarning)
                     fit_gpytorch_mll(mll)
+                if fitted is not model:
+                    # Hyperparameters only: the outcome transform stays fitted to all data.
+                    state = fitted.state_dict()
+                    model.load_state_dict(
+                        {k: v for k, v in state.items() if not k.startswith("outcome_transform")},
+                        strict=False,
+                    )
             except DataError:
                 raise
             except _FIT_ERRORS as exc:  # numerical trouble: retry, then give up quietly
@@ -134,3 +164,43 @@ def fit_model(
         last_error,
     )
     return None
+
+
+def _fit_subset(train_X: Tensor, size: int) -> Tensor:
+    """Indices of a random subset of ``size`` rows (torch's RNG), keeping the rows at
+    the highest fidelity first (the most recent, at most half of the subset unless
+    the other rows are too few)."""
+    fid = train_X[:, -1]
+    top = torch.nonzero(fid == fid.max()).reshape(-1)
+    rest = torch.nonzero(fid != fid.max()).reshape(-1)
+    top = top[top.shape[0] - min(top.shape[0], max(size // 2, size - rest.shape[0])) :]
+    rest = rest[torch.randperm(rest.shape[0])[: size - top.shape[0]]]
+    return torch.sort(torch.cat([top, rest])).values
+
+
+def loo_predictions(model: SingleTaskMultiFidelityGP) -> tuple[Tensor, Tensor, Tensor]:
+    """Leave-one-out predictions of every training point.
+
+    Closed form for a fitted exact GP (hyperparameters kept, each point predicted
+    from all the others, observation noise included), in the units of the outcomes
+    the model was given, so two models fitted to different data can be compared on
+    the same points.
+
+    Args:
+        model: A fitted model with a ``Standardize`` outcome transform.
+
+    Returns:
+        ``(mean, variance, observed)``, each of shape ``n``.
+    """
+    X = model.train_inputs[0]
+    y = model.train_targets
+    with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+        K = model.covar_module(X).to_dense()
+        noise = model.likelihood.noise.reshape(-1).expand(X.shape[0])
+        K_inv = torch.cholesky_inverse(torch.linalg.cholesky(K + torch.diag(noise)))
+        alpha = K_inv @ (y - model.mean_module(X))
+        d = torch.diagonal(K_inv)
+        mean, var = y - alpha / d, 1.0 / d
+        shift = model.outcome_transform.means.reshape(())
+        scale = model.outcome_transform.stdvs.reshape(())
+    return mean * scale + shift, var * scale**2, y * scale + shift

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import gpytorch
 import numpy as np
 import torch
 from torch import Tensor
@@ -44,8 +45,10 @@ from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
     KERNELS,
     LARGE_FIDELITY,
+    MAX_CHOLESKY_SIZE,
     Kernel,
     fit_model,
+    loo_predictions,
 )
 from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor
 from scaleup_bo.space import SearchSpace
@@ -53,6 +56,13 @@ from scaleup_bo.space import SearchSpace
 __all__ = ["Engine", "LargeScaleOptimizer", "SmallScaleOptimizer"]
 
 logger = logging.getLogger("scaleup_bo")
+
+#: Large-scale points needed before the negative-transfer guard compares models.
+GUARD_MIN_LARGE = 4
+#: The guard drops the small scale only when the large-only model's leave-one-out
+#: error is below this fraction of the shared model's: a wrong switch costs a wild
+#: exploratory run (a GP on a few points), a wrong stay costs little.
+GUARD_RATIO = 0.5
 
 Objective = Callable[[list[Any]], float]
 
@@ -114,6 +124,7 @@ class Engine:
         catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_consecutive_failures: int | None = 10,
         executor: Any = None,
+        transfer_guard: bool = True,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -181,6 +192,13 @@ class Engine:
         self._pending: list[tuple[tuple[Any, ...], str]] = []
         self._model: Any = None
         self._model_size = -1
+        if not isinstance(transfer_guard, bool):
+            raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
+        self.transfer_guard = transfer_guard
+        self._large_model: Any = None
+        self._large_model_size = -1
+        #: The last large-scale proposal's model choice (see :meth:`_guard`).
+        self.transfer: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ scales
     def fidelity(self, scale: str) -> float:
@@ -459,10 +477,16 @@ class Engine:
         return point
 
     def _ask_model(self, scale: str, seed: int) -> list[Any] | None:
+        with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+            return self._propose(scale, seed)
+
+    def _propose(self, scale: str, seed: int) -> list[Any] | None:
         model = self.fit(seed=seed)
         if model is None:
             return None
         train_X, train_Y = self.training_data()
+        if scale == "large" and self.transfer_guard:
+            model, train_X, train_Y = self._guard(model, train_X, train_Y, seed)
         target = self.fidelity(scale)
         pending = self._encoded([p for p, s in self._pending if s == scale], target)
         context = AcquisitionContext.from_data(
@@ -546,6 +570,47 @@ class Engine:
         )
         self._model_size = len(self.history)
         return self._model
+
+    def _guard(
+        self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int
+    ) -> tuple[Any, Tensor, Tensor]:
+        """Negative-transfer guard: the shared model, or a large-scale-only one.
+
+        Once ``GUARD_MIN_LARGE`` large-scale points exist next to small-scale ones, a
+        model of the large-scale points alone is fitted too, and each model scores the
+        large-scale points by leave-one-out mean squared error (in the user's units).
+        The shared model is kept unless the large-only model predicts them clearly
+        better (error below ``GUARD_RATIO`` times the shared one's): then the small
+        scale is misleading here and is ignored for this proposal.
+        The choice is made again at every step.
+        """
+        large = torch.isclose(train_X[:, -1], torch.tensor(LARGE_FIDELITY, dtype=train_X.dtype))
+        n_large = int(large.sum())
+        if n_large < GUARD_MIN_LARGE or n_large == train_X.shape[0]:
+            self.transfer = {}
+            return model, train_X, train_Y
+        if self._large_model_size != len(self.history):
+            self._large_model = fit_model(
+                train_X[large], train_Y[large], kernel=self.kernel, seed=seed
+            )
+            self._large_model_size = len(self.history)
+        if self._large_model is None:
+            return model, train_X, train_Y
+        try:
+            shared = _loo_error(model, large)
+            alone = _loo_error(self._large_model, slice(None))
+        except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the shared model
+            logger.warning("transfer guard skipped: %s", exc)
+            return model, train_X, train_Y
+        use_small = not alone < GUARD_RATIO * shared
+        self.transfer = {"uses_small_scale": use_small, "loo_shared": shared, "loo_large": alone}
+        logger.info(
+            "transfer guard: LOO squared error shared %.3g, large-only %.3g -> %s",
+            shared, alone, "shared model" if use_small else "large-scale points only",
+        )  # fmt: skip
+        if use_small:
+            return model, train_X, train_Y
+        return self._large_model, train_X[large], train_Y[large]
 
     @property
     def model(self) -> Any:
@@ -984,6 +1049,11 @@ def _is_table(source: Any) -> bool:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def _loo_error(model: Any, rows: Any) -> float:
+    mean, _, observed = loo_predictions(model)
+    return float(((mean - observed)[rows] ** 2).mean())
+
+
 def _check_scale(scale: str) -> None:
     if scale not in SCALES:
         raise DataError(f"scale must be one of {SCALES}, got {scale!r}.")

@@ -86,3 +86,54 @@ def test_fit_failure_returns_none_and_logs(monkeypatch, caplog):
         assert fit_model(X, Y, attempts=2) is None
     assert len(calls) == 2
     assert "space-filling" in caplog.text
+
+
+def test_loo_predictions_equal_predicting_each_point_from_the_others():
+    from scaleup_bo.model import loo_predictions
+
+    X, Y = _data()
+    model = fit_model(X, Y, seed=0)
+    mean, var, observed = loo_predictions(model)
+    assert mean.shape == var.shape == (25,)
+    assert torch.allclose(observed, Y.squeeze(-1))
+    for i in range(18, 25):
+        keep = torch.arange(25) != i
+        # Same hyperparameters and standardization, point i left out.
+        other = build_model(X[keep], Y[keep])
+        other.load_state_dict(model.state_dict())
+        y_std = (Y[keep] - model.outcome_transform.means) / model.outcome_transform.stdvs
+        other.set_train_data(targets=y_std.squeeze(-1), strict=False)
+        other.eval()
+        with torch.no_grad():
+            post = other.posterior(X[i : i + 1], observation_noise=True)
+        assert mean[i].item() == pytest.approx(post.mean.item(), rel=1e-6)
+        assert var[i].item() == pytest.approx(post.variance.item(), rel=1e-6)
+
+
+def test_large_data_fit_hyperparameters_on_a_subset_keeping_every_large_point(monkeypatch):
+    import scaleup_bo.model as model_module
+
+    X, Y = _data()
+    subsets = []
+    real = model_module._fit_subset
+
+    def spy(train_X, size):
+        rows = real(train_X, size)
+        subsets.append(rows)
+        return rows
+
+    monkeypatch.setattr(model_module, "_fit_subset", spy)
+    model = fit_model(X, Y, seed=0, max_fit_points=12)
+    (rows,) = subsets
+    assert len(rows) == 12 and len(set(rows.tolist())) == 12
+    assert set(range(20, 25)) <= set(rows.tolist())  # all 5 large points kept
+    # The model conditions on every point; its outcome scaling is that of all points.
+    assert model.train_inputs[0].shape == (25, 2)
+    assert torch.allclose(model.outcome_transform.means, Y.mean(0, keepdim=True))
+    sub = fit_model(X[rows], Y[rows], seed=0)
+    hyper = {k: v for k, v in model.state_dict().items() if "outcome" not in k}
+    for key, value in sub.state_dict().items():
+        if "outcome" not in key:
+            assert torch.allclose(hyper[key], value), key
+    # All-large data: the subset is all large points, not half of them.
+    assert len(model_module._fit_subset(X[20:], 4)) == 4

@@ -498,3 +498,42 @@ def test_tell_refuses_points_outside_the_space_and_unknown_scales():
     with pytest.raises(DataError, match="scale"):
         engine.tell([0.5, "a"], 1.0, "huge")
     assert len(engine.history) == 0
+
+
+def _forrester(p):
+    x = p[0]
+    return (6 * x - 2) ** 2 * math.sin(12 * x - 4)
+
+
+@pytest.mark.parametrize(
+    ("small", "uses_small"),
+    [
+        (lambda p: 0.5 * _forrester(p) + 10 * (p[0] - 0.5) - 5, True),  # informative
+        (lambda p: -_forrester(p), False),  # anti-correlated: misleads
+    ],
+)
+def test_transfer_guard_ignores_a_small_scale_that_does_not_predict_the_large(small, uses_small):
+    engine = Engine([(0.0, 1.0)], random_state=0)
+    engine.tell_many(
+        [[x] for x in np.linspace(0, 1, 15)], [small([x]) for x in np.linspace(0, 1, 15)], "small"
+    )
+    for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
+        engine.tell([x], _forrester([x]), "large")
+    point = engine.ask("large")
+    assert engine.transfer["uses_small_scale"] is uses_small
+    assert engine.transfer["loo_shared"] != engine.transfer["loo_large"]
+    assert 0 <= point[0] <= 1
+    # Off, the shared model is used whatever it predicts.
+    off = Engine([(0.0, 1.0)], random_state=0, transfer_guard=False)
+    off.tell_many([[x] for x in np.linspace(0, 1, 15)], [0.0] * 15, "small")
+    off.tell_many([[0.1], [0.45], [0.7], [0.8]], [1.0, 2.0, 3.0, 4.0], "large")
+    off.ask("large")
+    assert off.transfer == {}
+
+
+def test_transfer_guard_waits_for_four_large_points():
+    engine = Engine([(0.0, 1.0)], random_state=0)
+    engine.tell_many([[0.1], [0.5], [0.9]], [1.0, 0.0, 1.0], "small")
+    engine.tell_many([[0.2], [0.4], [0.6]], [0.2, 0.3, 0.1], "large")
+    engine.ask("large")
+    assert engine.transfer == {}
