@@ -513,7 +513,7 @@ def _forrester(p):
     ],
 )
 def test_transfer_guard_ignores_a_small_scale_that_does_not_predict_the_large(small, uses_small):
-    engine = Engine([(0.0, 1.0)], random_state=0)
+    engine = Engine([(0.0, 1.0)], random_state=0, transfer_guard=True)
     engine.tell_many(
         [[x] for x in np.linspace(0, 1, 15)], [small([x]) for x in np.linspace(0, 1, 15)], "small"
     )
@@ -524,7 +524,7 @@ def test_transfer_guard_ignores_a_small_scale_that_does_not_predict_the_large(sm
     assert engine.transfer["loo_shared"] != engine.transfer["loo_large"]
     assert 0 <= point[0] <= 1
     # Off, the shared model is used whatever it predicts.
-    off = Engine([(0.0, 1.0)], random_state=0, transfer_guard=False)
+    off = Engine([(0.0, 1.0)], random_state=0)  # off by default
     off.tell_many([[x] for x in np.linspace(0, 1, 15)], [0.0] * 15, "small")
     off.tell_many([[0.1], [0.45], [0.7], [0.8]], [1.0, 2.0, 3.0, 4.0], "large")
     off.ask("large")
@@ -532,8 +532,29 @@ def test_transfer_guard_ignores_a_small_scale_that_does_not_predict_the_large(sm
 
 
 def test_transfer_guard_waits_for_four_large_points():
-    engine = Engine([(0.0, 1.0)], random_state=0)
+    engine = Engine([(0.0, 1.0)], random_state=0, transfer_guard=True)
     engine.tell_many([[0.1], [0.5], [0.9]], [1.0, 0.0, 1.0], "small")
     engine.tell_many([[0.2], [0.4], [0.6]], [0.2, 0.3, 0.1], "large")
     engine.ask("large")
     assert engine.transfer == {}
+
+
+def test_first_large_points_are_the_best_small_ones_from_distinct_basins():
+    engine = Engine([(0.0, 1.0)], random_state=0, transfer_points=3)
+    xs = [0.1, 0.12, 0.14, 0.5, 0.52, 0.9]
+    ys = [0.0, 0.1, 0.2, 0.5, 0.6, 0.3]  # basins near 0.1 (best), 0.9, 0.5
+    engine.tell_many([[x] for x in xs], ys, "small")
+    asked = [engine.ask("large") for _ in range(3)]  # pending points count as tried
+    assert asked == [[0.1], [0.9], [0.5]]
+    for p in asked:
+        engine.tell(p, 1.0, "large")
+    assert engine.ask("large")[0] not in xs  # then the model takes over
+    # transfer_points=1 (default): the winner only; 0: the model from the first ask.
+    one = Engine([(0.0, 1.0)], random_state=0)
+    one.tell_many([[x] for x in xs], ys, "small")
+    assert one.ask("large") == [0.1] and one.ask("large")[0] not in xs
+    none = Engine([(0.0, 1.0)], random_state=0, transfer_points=0)
+    none.tell_many([[x] for x in xs], ys, "small")
+    assert none.ask("large")[0] not in xs
+    # Small-scale asks are never affected.
+    assert engine.ask("small")[0] not in xs
