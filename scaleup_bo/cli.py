@@ -108,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--small-initial", type=int, default=5)
     bench.add_argument("--small-steps", type=int, default=20)
     bench.add_argument("--large", type=int, default=11, help="large-scale evaluations")
-    bench.add_argument("--out", help="write raw results as JSON (updated after every seed)")
+    bench.add_argument(
+        "--out",
+        help="raw results JSON, written after every run; an existing file of the same "
+        "protocol is resumed (stored runs are kept, missing ones added)",
+    )
     bench.add_argument("--plot", help="write regret-vs-k curves (PNG)")
     bench.add_argument("--report", help="print tables (and --plot) from a saved results JSON")
     bench.add_argument("--quiet", action="store_true")

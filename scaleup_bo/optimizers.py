@@ -973,6 +973,10 @@ class LargeScaleOptimizer(_Facade):
             ``Client``).
         progress: Show a progress bar.
         callback: Called with each finished trial.
+        transfer_points: The first large-scale steps re-run this many of the best
+            small-scale configurations from distinct basins (``best_params`` first);
+            see :class:`Engine`.
+        transfer_guard: Negative-transfer guard; see :class:`Engine`.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1008,6 +1012,8 @@ class LargeScaleOptimizer(_Facade):
         executor: Any = None,
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
+        transfer_points: int = 1,
+        transfer_guard: bool = False,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1067,6 +1073,8 @@ class LargeScaleOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
+            transfer_points=transfer_points,
+            transfer_guard=transfer_guard,
         )  # fmt: skip
 
 

@@ -558,3 +558,14 @@ def test_first_large_points_are_the_best_small_ones_from_distinct_basins():
     assert none.ask("large")[0] not in xs
     # Small-scale asks are never affected.
     assert engine.ask("small")[0] not in xs
+
+
+def test_large_optimizer_can_start_from_several_small_basins():
+    xs = [[0.1], [0.12], [0.9], [0.5]]
+    ys = [0.0, 0.1, 0.3, 0.5]
+    large = LargeScaleOptimizer(
+        lambda p: (p[0] - 0.8) ** 2, [(0.0, 1.0)], X_iters_small=xs, Y_iters_small=ys,
+        n_steps=2, random_state=0, transfer_points=2, transfer_guard=True,
+    )  # fmt: skip
+    assert large.X_iters.tolist()[:2] == [[0.1], [0.9]]
+    assert large.engine.transfer_guard is True
