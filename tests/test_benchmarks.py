@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from scaleup_bo import SearchSpace
@@ -89,7 +90,7 @@ def test_benchmark_smoke_one_seed(tmp_path, capsys):
     )
     # skopt runs on to 4x the large budget: the moonshot comparison reads its 12th value.
     assert len(runs["skopt_large"]["0"]["values"]) == 12
-    assert "moonshot" in text
+    assert "moonshot" in text and "summary at k=3" in text
     # Every method starting from the small winner shares its first value.
     first = {
         m: runs[m]["0"]["values"][0] for m in ["scaleup_bo", "minimal_loop", "top_k", "small_best"]
@@ -126,6 +127,29 @@ def test_benchmark_resumes_from_its_results_file_without_rerunning(tmp_path, cap
     # Another protocol cannot be mixed into the same file.
     with pytest.raises(ValueError, match="n_large"):
         main([*base[:-2], "--large", "3", "--out", str(out), "--seeds", "1"])
+
+
+def test_summary_tells_a_real_difference_from_the_seeds_noise():
+    from scaleup_bo.benchmarks.runner import format_tables
+
+    def data(ours, theirs):
+        runs = {
+            "scaleup_bo": {str(i): {"values": [v], "overhead": [0.0]} for i, v in enumerate(ours)},
+            "top_k": {str(i): {"values": [v], "overhead": [0.0]} for i, v in enumerate(theirs)},
+        }
+        cfg = {"problems": ["p"], "methods": ["scaleup_bo", "top_k"], "n_large": 1,
+               "optima": {"p": 0.0}}  # fmt: skip
+        return {"config": cfg, "results": {"p": runs}}
+
+    def verdict(text):
+        row = text.split("summary at k=1")[1].splitlines()[2]
+        return row.split()[5:7] if "noise" in row else row.split()[5:6]
+
+    seeds = np.arange(1.0, 9.0)
+    assert verdict(format_tables(data(seeds, seeds + 1))) == ["lowest"]
+    assert verdict(format_tables(data(seeds + 1, seeds))) == ["worse"]  # 8 of 8 seeds
+    mixed = seeds + np.array([1, -0.5] * 4)  # worse median, but not consistently
+    assert verdict(format_tables(data(mixed, seeds))) == ["within", "noise"]
 
 
 def test_regret_curve_keeps_the_best_and_pads_stopped_methods():

@@ -170,8 +170,60 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
             overhead = [s for r in runs[method].values() for s in r["overhead"]]
             oh = f"{statistics.median(overhead):.2f}" if overhead else "-"
             lines.append(f"{method:<14}" + "".join(f"{x:>30}" for x in cells) + f"{wtl:>20}{oh:>8}")
+    lines += _summary(data, reference)
     lines += _moonshot(data, reference)
     return "\n".join(lines)
+
+
+def _summary(data: dict[str, Any], reference: str) -> list[str]:
+    """Per problem at the last k: the reference's median, the best other method's, and
+    a two-sided Wilcoxon signed-rank p-value over the paired seeds (small p: the
+    difference is more than the seeds' noise)."""
+    from scipy.stats import wilcoxon
+
+    cfg = data["config"]
+    n = cfg["n_large"]
+    rows = []
+    for problem in cfg["problems"]:
+        runs = data["results"].get(problem, {})
+        if not runs.get(reference):
+            continue
+        ref = np.median(_curves(data, problem, reference)[:, n - 1])
+        others = {
+            m: np.median(_curves(data, problem, m)[:, n - 1])
+            for m in cfg["methods"]
+            if m != reference and runs.get(m)
+        }
+        if not others:
+            continue
+        best = min(others, key=others.get)  # type: ignore[arg-type]
+        common = [s for s in runs[reference] if s in runs[best]]
+        a = _curves(data, problem, reference, seeds=common)[:, n - 1]
+        b = _curves(data, problem, best, seeds=common)[:, n - 1]
+        diff = a - b
+        if len(a) < 2:
+            p = math.nan
+        else:
+            p = float(wilcoxon(a, b).pvalue) if np.any(np.abs(diff) > 1e-12) else 1.0
+        verdict = "lowest" if ref <= others[best] else ("worse" if p < 0.05 else "within noise")
+        top = top_k_verdict = ""
+        if runs.get("top_k"):
+            t = _curves(data, problem, "top_k", seeds=common)[:, n - 1]
+            top = _wtl(a, t)
+            top_k_verdict = "yes" if np.median(a) < np.median(t) else "no"
+        rows.append(
+            f"{problem:<14}{ref:>12.4g}{best:>14}{others[best]:>12.4g}{p:>10.3f}"
+            f"{verdict:>14}{top:>12}{top_k_verdict:>8}"
+        )
+    if not rows:
+        return []
+    return [
+        f"\nsummary at k={n}: {reference} against the best other method (median; Wilcoxon "
+        "signed-rank p over paired seeds) and against top_k",
+        f"{'problem':<14}{reference:>12}{'best other':>14}{'its median':>12}{'p':>10}"
+        f"{'verdict':>14}{'W/T/L top_k':>12}{'beats':>8}",
+        *rows,
+    ]
 
 
 def _moonshot(data: dict[str, Any], reference: str) -> list[str]:
