@@ -64,6 +64,10 @@ GUARD_MIN_LARGE = 4
 #: exploratory run (a GP on a few points), a wrong stay costs little.
 GUARD_RATIO = 0.5
 
+#: Default acquisition of LargeScaleOptimizer (and of the benchmark's scaleup_bo):
+#: qLogNEI beat LogEI on the benchmark's large stage (README, "Choosing the defaults").
+DEFAULT_LARGE_ACQ = "qNEI"
+
 #: Distance (times sqrt of the number of unit-encoded columns) between the
 #: small-scale configurations that ``transfer_points`` sends to the large scale.
 TRANSFER_RADIUS = 0.3
@@ -494,7 +498,13 @@ class Engine:
         return point
 
     def _ask_model(self, scale: str, seed: int) -> list[Any] | None:
-        with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+        # Seeded, so Monte-Carlo acquisitions (their base samples, qNEI's baseline
+        # pruning) are reproducible, without touching the caller's torch RNG.
+        with (
+            torch.random.fork_rng(),
+            gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
+        ):
+            torch.manual_seed(seed)
             return self._propose(scale, seed)
 
     def _propose(self, scale: str, seed: int) -> list[Any] | None:
@@ -950,7 +960,8 @@ class LargeScaleOptimizer(_Facade):
         best_params: First point to evaluate (default: the best small-scale point).
         X_iters_small: Small-scale points (list of lists or 2-D array).
         Y_iters_small: Their values.
-        acq_func: Acquisition name or callable.
+        acq_func: Acquisition name or callable (default ``"qNEI"``, chosen by the
+            benchmark; ``SmallScaleOptimizer`` and ``Engine`` default to ``"EI"``).
         n_steps: Model-guided evaluations after the first one.
         random_state: Seed.
         acq_func_kwargs: Options of the acquisition function.
@@ -996,7 +1007,7 @@ class LargeScaleOptimizer(_Facade):
         best_params: Sequence[Any] | None = None,
         X_iters_small: Any = None,
         Y_iters_small: Any = None,
-        acq_func: str | AcquisitionBuilder = "EI",
+        acq_func: str | AcquisitionBuilder = DEFAULT_LARGE_ACQ,
         n_steps: int = 10,
         random_state: int | None = None,
         acq_func_kwargs: dict[str, Any] | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scaleup_bo.benchmarks.problems import Problem
-from scaleup_bo.optimizers import Engine
+from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
 from scaleup_bo.space import SearchSpace
 
 __all__ = ["METHODS", "StageResult"]
@@ -51,15 +51,20 @@ def _engine_loop(engine: Engine, problem: Problem, first: list[Any] | None, n: i
 
 
 def scaleup_bo(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
-    """The library: shared two-fidelity model, first run = the small-scale winner."""
-    engine = Engine(problem.space(), random_state=seed)
+    """The library as ``LargeScaleOptimizer`` runs it: shared two-fidelity model, first
+    run = the small-scale winner, then its default acquisition (qNEI)."""
+    engine = Engine(problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ)
     engine.tell_many(X, Y, "small")
     return _engine_loop(engine, problem, _best_small(X, Y), n_large)
 
 
 def large_only(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
-    """Our engine with transfer off: 3 space-filling points, then EI on large data only."""
-    engine = Engine(problem.space(), random_state=seed, n_initial_points=3)
+    """Our engine with transfer off: 3 space-filling points, then EI on large data only
+    (the linear-truncated model; its fidelity column is constant here)."""
+    engine = Engine(
+        problem.space(), random_state=seed, n_initial_points=3, acq_func="EI",
+        kernel="linear_truncated",
+    )  # fmt: skip
     return _engine_loop(engine, problem, None, n_large)
 
 
