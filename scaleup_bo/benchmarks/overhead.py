@@ -33,9 +33,13 @@ def engine_step_times(
     kernel: str = "linear_truncated",
     n_large_known: int = 0,
 ) -> list[float]:
-    """Seconds of each of ``n_large`` large-scale asks (each then told its value), after
-    ``n_small`` small-scale and ``n_large_known`` large-scale space-filling points."""
-    engine = Engine(mixed_toy_space(), acq_func=acq_func, random_state=seed, kernel=kernel)  # type: ignore[arg-type]
+    """Seconds of each of ``n_large`` model-guided large-scale asks (each then told its
+    value), after ``n_small`` small-scale and ``n_large_known`` large-scale space-filling
+    points. ``transfer_points=0``: every ask is a model step, none a free re-run."""
+    engine = Engine(
+        mixed_toy_space(), acq_func=acq_func, random_state=seed, kernel=kernel,  # type: ignore[arg-type]
+        transfer_points=0,
+    )  # fmt: skip
     for p in engine.space.sample(n_small, seed=seed):
         engine.tell(p, mixed_toy_small(p), "small")
     for p in engine.space.sample(n_large_known, seed=seed + 1):
