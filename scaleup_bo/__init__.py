@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from scaleup_bo.acquisition import ACQUISITIONS, AcquisitionContext, register_acquisition
+from scaleup_bo.cost import Costs
 from scaleup_bo.exceptions import (
     AcquisitionError,
     DataError,
@@ -20,9 +21,15 @@ from scaleup_bo.exceptions import (
 )
 from scaleup_bo.history import History, Trial
 from scaleup_bo.model import DEFAULT_SMALL_FIDELITY, LARGE_FIDELITY
-from scaleup_bo.optimizers import Engine, LargeScaleOptimizer, SmallScaleOptimizer
+from scaleup_bo.optimizers import (
+    Engine,
+    LargeScaleOptimizer,
+    ScaleUpOptimizer,
+    SmallScaleOptimizer,
+)
 from scaleup_bo.plots import (
     plot_convergence,
+    plot_cost_convergence,
     plot_evaluations,
     plot_fidelity_comparison,
     plot_opt_process,
@@ -40,18 +47,21 @@ __all__ = [
     "LARGE_FIDELITY",
     "AcquisitionContext",
     "AcquisitionError",
+    "Costs",
     "DataError",
     "Engine",
     "History",
     "InvalidPointError",
     "LargeScaleOptimizer",
     "ScaleUpBOError",
+    "ScaleUpOptimizer",
     "SearchSpace",
     "SearchSpaceError",
     "SmallScaleOptimizer",
     "TooManyFailuresError",
     "Trial",
     "plot_convergence",
+    "plot_cost_convergence",
     "plot_evaluations",
     "plot_fidelity_comparison",
     "plot_opt_process",

@@ -25,6 +25,7 @@ import numbers
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -41,18 +42,29 @@ from botorch.acquisition import (
     qUpperConfidenceBound,
 )
 from botorch.acquisition.analytic import LogProbabilityOfImprovement
+from botorch.acquisition.cost_aware import CostAwareUtility, InverseCostWeightedUtility
+from botorch.acquisition.knowledge_gradient import qMultiFidelityKnowledgeGradient
+from botorch.acquisition.max_value_entropy_search import (
+    qMultiFidelityLowerBoundMaxValueEntropy,
+    qMultiFidelityMaxValueEntropy,
+)
+from botorch.acquisition.utils import project_to_target_fidelity
+from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from torch import Tensor
 
 from scaleup_bo.exceptions import AcquisitionError
+from scaleup_bo.model import LARGE_FIDELITY
 from scaleup_bo.space import SearchSpace
 
 __all__ = [
     "ACQUISITIONS",
+    "COST_AWARE",
     "AcquisitionBuilder",
     "AcquisitionContext",
+    "acquisition_value",
     "build_acquisition",
     "propose",
     "register_acquisition",
@@ -80,6 +92,9 @@ class AcquisitionContext:
         options: The user's ``acq_func_kwargs``.
         seed: Seed for any sampling the builder does.
         space: The search space (for candidate sets).
+        cost_utility: How the multi-fidelity acquisitions (``MF-MES``, ``MF-GIBBON``,
+            ``MF-KG``) weigh information against the cost of the fidelity it is
+            bought at; ``None``: every run costs the same.
     """
 
     train_X: Tensor
@@ -91,6 +106,7 @@ class AcquisitionContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     space: SearchSpace | None = None
+    cost_utility: CostAwareUtility | None = None
 
     @property
     def fidelity_column(self) -> int:
@@ -109,6 +125,7 @@ class AcquisitionContext:
         options: Mapping[str, Any] | None = None,
         seed: int = 0,
         space: SearchSpace | None = None,
+        cost_utility: CostAwareUtility | None = None,
     ) -> AcquisitionContext:
         """Derive ``best_f`` and ``X_baseline`` from the training data."""
         fid = train_X[:, -1]
@@ -131,6 +148,7 @@ class AcquisitionContext:
             options=dict(options or {}),
             seed=seed,
             space=space,
+            cost_utility=cost_utility,
         )
 
 
@@ -209,6 +227,65 @@ def _mes(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
         )
 
 
+def _large_candidates(context: AcquisitionContext, n: int) -> Tensor:
+    """``n`` space-filling points (plus every observed one) at the large-scale fidelity."""
+    if context.space is None:
+        raise AcquisitionError("this acquisition needs the search space to draw candidates.")
+    cand = context.space.to_unit(context.space.sample(n, seed=context.seed))
+    cand = torch.cat([cand, context.train_X[:, :-1].to(cand)])
+    fid = torch.full((cand.shape[0], 1), LARGE_FIDELITY, dtype=cand.dtype)
+    return torch.cat([cand, fid], dim=-1)
+
+
+def _to_large(context: AcquisitionContext) -> Callable[[Tensor], Tensor]:
+    d = context.train_X.shape[-1]
+    return partial(project_to_target_fidelity, target_fidelities={d - 1: LARGE_FIDELITY}, d=d)
+
+
+# The multi-fidelity acquisitions value a run at any fidelity by what it tells about
+# the large scale (its maximum, or the best large-scale posterior mean), divided by
+# the run's cost: they are what lets the optimizer choose the scale.
+def _mf_mes(
+    model: Model, context: AcquisitionContext, *, gibbon: bool = False
+) -> AcquisitionFunction:
+    cls = qMultiFidelityLowerBoundMaxValueEntropy if gibbon else qMultiFidelityMaxValueEntropy
+    candidate_set = _large_candidates(context, int(_option(context, ["num_candidates"], 1000)))
+    with torch.random.fork_rng():
+        torch.manual_seed(context.seed)
+        return cls(
+            model,
+            candidate_set=candidate_set,
+            num_fantasies=int(_option(context, ["num_fantasies"], 16)),
+            X_pending=context.X_pending,
+            cost_aware_utility=context.cost_utility or _unit_cost(),
+            project=_to_large(context),
+        )
+
+
+def _mf_gibbon(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    return _mf_mes(model, context, gibbon=True)
+
+
+def _mf_kg(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    project = _to_large(context)
+    with torch.no_grad():
+        current = model.posterior(project(_large_candidates(context, 256))).mean.max()
+    return qMultiFidelityKnowledgeGradient(
+        model,
+        num_fantasies=int(_option(context, ["num_fantasies"], 8)),
+        X_pending=context.X_pending,
+        current_value=current,
+        cost_aware_utility=context.cost_utility or _unit_cost(),
+        project=project,
+    )
+
+
+def _unit_cost() -> CostAwareUtility:
+    return InverseCostWeightedUtility(
+        cost_model=GenericDeterministicModel(lambda X: torch.ones_like(X[..., -1:]), num_outputs=1)
+    )
+
+
 #: Options each built-in acquisition accepts in ``acq_func_kwargs``, with their types.
 ACQUISITION_OPTIONS: dict[str, dict[str, type]] = {
     "EI": {"xi": float},
@@ -217,6 +294,9 @@ ACQUISITION_OPTIONS: dict[str, dict[str, type]] = {
     "qNEI": {},
     "KG": {"num_fantasies": int},
     "MES": {"num_candidates": int, "num_fantasies": int},
+    "MF-MES": {"num_candidates": int, "num_fantasies": int},
+    "MF-GIBBON": {"num_candidates": int, "num_fantasies": int},
+    "MF-KG": {"num_fantasies": int},
 }
 
 
@@ -262,7 +342,14 @@ ACQUISITIONS: dict[str, AcquisitionBuilder] = {
     "qNEI": _qnei,
     "KG": _kg,
     "MES": _mes,
+    "MF-MES": _mf_mes,
+    "MF-GIBBON": _mf_gibbon,
+    "MF-KG": _mf_kg,
 }
+
+#: The acquisitions that value runs at any fidelity per unit of cost (the ones
+#: :class:`~scaleup_bo.optimizers.ScaleUpOptimizer` can choose a scale with).
+COST_AWARE = ("MF-MES", "MF-GIBBON", "MF-KG")
 
 
 def register_acquisition(
@@ -535,3 +622,29 @@ def _best_fresh_candidate(
             scores = torch.cat([acqf(chunk.unsqueeze(-2)) for chunk in X.split(256)])
     best = int(torch.nan_to_num(scores, nan=-math.inf).argmax())
     return space.from_unit(U[best : best + 1])[0]
+
+
+def acquisition_value(
+    acqf: AcquisitionFunction,
+    space: SearchSpace,
+    params: Any,
+    fidelity: float,
+    *,
+    num_restarts: int = 10,
+    raw_samples: int = 512,
+) -> float:
+    """Value of ``acqf`` at one point (user units) run at ``fidelity``.
+
+    One-shot acquisitions (knowledge gradient) are evaluated by solving their inner
+    problem; the others are called directly.
+    """
+    U = space.to_unit([params])
+    X = torch.cat([U, torch.full((1, 1), float(fidelity), dtype=U.dtype)], dim=-1).unsqueeze(0)
+    if isinstance(acqf, OneShotAcquisitionFunction):
+        bounds = torch.zeros(2, X.shape[-1], dtype=X.dtype)
+        bounds[1] = 1.0
+        value = acqf.evaluate(X, bounds=bounds, num_restarts=num_restarts, raw_samples=raw_samples)
+    else:
+        with torch.no_grad():
+            value = acqf(X)
+    return float(value.reshape(-1)[0])

@@ -1,10 +1,11 @@
-"""Command line: ``scaleup-bo demo``."""
+"""Command line: ``scaleup-bo demo`` and ``scaleup-bo benchmark``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -41,14 +42,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from scaleup_bo.benchmarks.runner import (
-        format_tables,
-        load,
-        plot_regret,
-        run_benchmark,
-        save,
-    )
+    from scaleup_bo.benchmarks.runner import format_tables, load, plot_regret, run_benchmark
 
+    if args.cost_aware:
+        return _cost_benchmark(args)
     if args.report:
         data = load(args.report)
     else:
@@ -64,15 +61,50 @@ def _benchmark(args: argparse.Namespace) -> int:
         )
     print(format_tables(data))
     if args.out and not args.report:
-        save(data, args.out)
+        print("wrote", args.out)  # run_benchmark saved it after every run
+    _plot(plot_regret, data, args.plot)
+    return 0
+
+
+def _cost_benchmark(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from scaleup_bo.benchmarks.budget import format_cost_tables, plot_cost, run_cost_benchmark
+    from scaleup_bo.benchmarks.runner import load
+
+    if args.report:
+        data = load(args.report)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            stages = args.stages or (
+                f"{args.out}.stages.json" if args.out else f"{tmp}/stages.json"
+            )
+            data = run_cost_benchmark(
+                args.problems,
+                range(args.seeds),
+                stages=stages,
+                cost_small=args.cost_small,
+                cost_large=args.cost_large,
+                n_small_initial=args.small_initial,
+                n_small_steps=args.small_steps,
+                n_large=args.large,
+                checkpoint=args.out,
+                progress=not args.quiet,
+            )
+    print(format_cost_tables(data))
+    if args.out and not args.report:
         print("wrote", args.out)
-    if args.plot:
+    _plot(plot_cost, data, args.plot)
+    return 0
+
+
+def _plot(plot: Any, data: dict[str, Any], path: str | None) -> None:
+    if path:
         import matplotlib
 
         matplotlib.use("Agg")
-        plot_regret(data, args.plot)
-        print("wrote", args.plot)
-    return 0
+        plot(data, path)
+        print("wrote", path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,6 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--plot", help="write regret-vs-k curves (PNG)")
     bench.add_argument("--report", help="print tables (and --plot) from a saved results JSON")
     bench.add_argument("--quiet", action="store_true")
+    cost = bench.add_argument_group(
+        "cost-aware benchmark",
+        "regret vs cumulative cost: ScaleUpOptimizer (scaleup_cost) against the two-stage "
+        "pipeline and large-only BO on the budget of the two-stage protocol",
+    )
+    cost.add_argument("--cost-aware", action="store_true", help="run the cost-aware benchmark")
+    cost.add_argument("--cost-small", type=float, default=1.0, help="cost of a small-scale run")
+    cost.add_argument("--cost-large", type=float, default=10.0, help="cost of a large-scale run")
+    cost.add_argument(
+        "--stages",
+        help="main-benchmark results file holding (or receiving) the two-stage runs "
+        "(default: OUT.stages.json)",
+    )
     bench.set_defaults(func=_benchmark)
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -1,8 +1,10 @@
-"""The ask/tell engine and the two façades over it.
+"""The ask/tell engine and the three façades over it.
 
 :class:`Engine` owns the history of both scales and the shared two-fidelity model;
 :class:`SmallScaleOptimizer` and :class:`LargeScaleOptimizer` only loop over an
-objective, as the seed package's classes did (they run at construction).
+objective, as the seed package's classes did (they run at construction);
+:class:`ScaleUpOptimizer` loops over both objectives under a cost budget, letting
+:meth:`Engine.ask_scale` choose the scale of every run.
 
 Example:
     >>> from skopt.space import Real, Integer
@@ -23,22 +25,26 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gpytorch
 import numpy as np
 import torch
+from botorch.acquisition import PosteriorMean
 from torch import Tensor
 
 from scaleup_bo.acquisition import (
+    COST_AWARE,
     AcquisitionBuilder,
     AcquisitionContext,
+    acquisition_value,
     build_acquisition,
     check_options,
     propose,
     resolve_acquisition,
 )
+from scaleup_bo.cost import Costs, cost_utility
 from scaleup_bo.exceptions import DataError, TooManyFailuresError
 from scaleup_bo.history import SCALES, History, Journal, Trial, read_table
 from scaleup_bo.model import (
@@ -53,7 +59,7 @@ from scaleup_bo.model import (
 from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor
 from scaleup_bo.space import SearchSpace
 
-__all__ = ["Engine", "LargeScaleOptimizer", "SmallScaleOptimizer"]
+__all__ = ["Engine", "LargeScaleOptimizer", "ScaleUpOptimizer", "SmallScaleOptimizer"]
 
 logger = logging.getLogger("scaleup_bo")
 
@@ -83,8 +89,9 @@ class Engine:
         small_fidelity: Fidelity value of the small scale, in ``[0, 1)``; the large
             scale is ``1.0``.
         acq_func: A registered acquisition name (``"EI"``, ``"PI"``, ``"UCB"``,
-            ``"qNEI"``, ``"KG"``, ``"MES"``) or a callable ``(model, context) ->
-            AcquisitionFunction``.
+            ``"qNEI"``, ``"KG"``, ``"MES"``; the cost-aware ``"MF-MES"``,
+            ``"MF-GIBBON"``, ``"MF-KG"`` for :meth:`ask_scale`) or a callable
+            ``(model, context) -> AcquisitionFunction``.
         acq_func_kwargs: Options for the acquisition (``xi``, ``kappa``/``beta``,
             ``num_fantasies``, ``num_candidates``).
         n_initial_points: Successful observations (both scales together) collected
@@ -218,6 +225,9 @@ class Engine:
         self._large_model_size = -1
         #: The last large-scale proposal's model choice (see :meth:`_guard`).
         self.transfer: dict[str, Any] = {}
+        #: The last :meth:`ask_scale` decision: the chosen scale and the acquisition
+        #: value (information per unit of cost) of the best point at each scale.
+        self.scale_choice: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ scales
     def fidelity(self, scale: str) -> float:
@@ -497,6 +507,109 @@ class Engine:
         self._pending.append((tuple(point), scale))
         return point
 
+    def ask_scale(
+        self,
+        costs: Mapping[str, float],
+        *,
+        large_acq_func: str | AcquisitionBuilder | None = None,
+    ) -> tuple[list[Any], str]:
+        """Propose the next point *and* the scale to run it at.
+
+        The acquisition (a cost-aware one: ``"MF-MES"``, ``"MF-GIBBON"``,
+        ``"MF-KG"``, or a callable using ``context.cost_utility``) is maximized at
+        each scale of ``costs``; the point of larger value (information about the
+        large scale per unit of cost) wins. Until the model can be fitted, the
+        cheapest scale gets a space-filling point. :attr:`scale_choice` records the
+        values compared.
+
+        Args:
+            costs: The scales that may be chosen, with the cost of one run at each
+                (positive numbers, any unit).
+            large_acq_func: When the large scale is chosen, propose its point with
+                this acquisition (e.g. ``"qNEI"``) instead: information decides
+                *whether* to pay for a large run, improvement decides *where*.
+
+        Returns:
+            ``(params, scale)``; the point is pending at that scale until told.
+        """
+        costs = dict(costs)
+        if not costs or any(s not in SCALES for s in costs):
+            raise DataError(f"costs must map some of {SCALES} to costs, got {costs!r}.")
+        for s, c in costs.items():
+            if not (isinstance(c, numbers.Real) and math.isfinite(c) and c > 0):
+                raise DataError(f"the cost of the {s} scale must be a positive number, got {c!r}.")
+        if isinstance(self.acq_func, str) and self.acq_func not in COST_AWARE:
+            raise DataError(
+                f"choosing the scale needs a cost-aware acquisition ({', '.join(COST_AWARE)} "
+                f"or a callable), not {self.acq_func!r}."
+            )
+        cheapest = min(costs, key=lambda s: (costs[s], s != "small"))
+        seed = self._step_seed("large")
+        n_ok = sum(t.ok for t in self.history)
+        choice = None
+        if len(costs) > 1 and n_ok >= max(self.n_initial_points, 1):
+            with (
+                torch.random.fork_rng(),
+                gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
+            ):
+                torch.manual_seed(seed)
+                choice = self._choose_scale(costs, seed)
+                if choice is not None and choice[1] == "large" and large_acq_func is not None:
+                    point = self._propose("large", seed, acq_func=large_acq_func)
+                    choice = choice if point is None else (point, "large")
+        if choice is None:
+            scale = cheapest if len(costs) > 1 else next(iter(costs))
+            self.scale_choice = {"scale": scale, "values": {}}
+            return self.ask(scale), scale
+        point, scale = choice
+        self._pending.append((tuple(point), scale))
+        return point, scale
+
+    def _choose_scale(self, costs: dict[str, float], seed: int) -> tuple[list[Any], str] | None:
+        model = self.fit(seed=seed)
+        if model is None:
+            return None
+        train_X, train_Y = self.training_data()
+        pending = [self._encoded([p], self.fidelity(s)) for p, s in self._pending]
+        context = AcquisitionContext.from_data(
+            model,
+            train_X,
+            train_Y,
+            LARGE_FIDELITY,
+            X_pending=torch.cat(pending) if pending else None,
+            options=self.acq_func_kwargs,
+            seed=seed,
+            space=self.space,
+            cost_utility=cost_utility(
+                self.small_fidelity,
+                costs.get("small", costs.get("large", 1.0)),
+                costs.get("large", costs.get("small", 1.0)),
+            ),
+        )
+        acqf = build_acquisition(self.acq_func, model, context)
+        values: dict[str, float] = {}
+        points: dict[str, list[Any]] = {}
+        for scale in costs:
+            fid = self.fidelity(scale)
+            points[scale] = propose(
+                acqf,
+                self.space,
+                fid,
+                exclude=self.space.to_unit(self._tried(scale)),
+                seed=seed,
+                num_restarts=self.num_restarts,
+                raw_samples=self.raw_samples,
+                X_baseline=context.X_baseline,
+            )
+            values[scale] = acquisition_value(
+                acqf, self.space, points[scale], fid, num_restarts=self.num_restarts,
+                raw_samples=self.raw_samples,
+            )  # fmt: skip
+        best = max(values, key=lambda s: (math.isfinite(values[s]), values[s]))
+        self.scale_choice = {"scale": best, "values": values}
+        logger.info("scale choice: %s -> %s", values, best)
+        return points[best], best
+
     def _ask_model(self, scale: str, seed: int) -> list[Any] | None:
         # Seeded, so Monte-Carlo acquisitions (their base samples, qNEI's baseline
         # pruning) are reproducible, without touching the caller's torch RNG.
@@ -507,7 +620,9 @@ class Engine:
             torch.manual_seed(seed)
             return self._propose(scale, seed)
 
-    def _propose(self, scale: str, seed: int) -> list[Any] | None:
+    def _propose(
+        self, scale: str, seed: int, acq_func: str | AcquisitionBuilder | None = None
+    ) -> list[Any] | None:
         model = self.fit(seed=seed)
         if model is None:
             return None
@@ -526,7 +641,7 @@ class Engine:
             seed=seed,
             space=self.space,
         )
-        acqf = build_acquisition(self.acq_func, model, context)
+        acqf = build_acquisition(acq_func or self.acq_func, model, context)
         return propose(
             acqf,
             self.space,
@@ -636,12 +751,14 @@ class Engine:
             )
             self._large_model_size = len(self.history)
         if self._large_model is None:
+            self.transfer = {}
             return model, train_X, train_Y
         try:
             shared = _loo_error(model, large)
             alone = _loo_error(self._large_model, slice(None))
         except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the shared model
             logger.warning("transfer guard skipped: %s", exc)
+            self.transfer = {}
             return model, train_X, train_Y
         use_small = not alone < GUARD_RATIO * shared
         self.transfer = {"uses_small_scale": use_small, "loo_shared": shared, "loo_large": alone}
@@ -664,6 +781,38 @@ class Engine:
         return self._journal
 
     # ------------------------------------------------------------------ results
+    def recommend(self, *, evaluated_only: bool = False) -> list[Any] | None:
+        """The best large-scale point under the shared model.
+
+        The largest posterior mean of ``-y`` at the large-scale fidelity, over the
+        points evaluated at large scale and (unless ``evaluated_only``) the maximizer
+        of that mean over the whole space. ``None`` when the model cannot be fitted;
+        then use :meth:`best`.
+        """
+        seed = self._step_seed("large")
+        with (
+            torch.random.fork_rng(),
+            gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
+        ):
+            torch.manual_seed(seed)
+            model = self.fit(seed=seed)
+            if model is None:
+                return None
+            candidates = [list(t.params) for t in self.history.at("large", ok_only=True)]
+            if not evaluated_only:
+                acqf = PosteriorMean(model)
+                candidates.append(
+                    propose(
+                        acqf, self.space, LARGE_FIDELITY, seed=seed,
+                        num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                    )
+                )  # fmt: skip
+            if not candidates:
+                return None
+            with torch.no_grad():
+                mean = model.posterior(self._encoded(candidates, LARGE_FIDELITY)).mean.reshape(-1)
+        return candidates[int(mean.argmax())]
+
     def best(self, scale: str) -> Trial | None:
         """Best successful trial at ``scale`` (``None`` when there is none)."""
         _check_scale(scale)
@@ -1089,6 +1238,290 @@ class LargeScaleOptimizer(_Facade):
         )  # fmt: skip
 
 
+#: Default acquisition of :class:`ScaleUpOptimizer`.
+DEFAULT_SCALEUP_ACQ = "MF-MES"
+
+
+class ScaleUpOptimizer(_Facade):
+    """Cost-aware optimization over both scales: every step chooses the scale too.
+
+    Runs ``n_initial_points`` space-filling small-scale evaluations (and, when costs
+    are measured, the small winner at large scale to time it), then lets a cost-aware
+    multi-fidelity acquisition (default
+    ``"MF-MES"``, multi-fidelity max-value entropy search: information about the
+    large-scale optimum per unit of cost) pick the scale and the point of each next
+    run, as long as the budget allows. The cost of one large-scale run is held back
+    for the end: the best large-scale point under the shared model is evaluated at
+    large scale if it has not been (if it has, the reserve is spent on one more
+    model-chosen run). The constructor runs the optimization when both objectives are
+    given; with ``objective_small=objective_large=None`` use :meth:`ask`/:meth:`tell`.
+
+    Args:
+        objective_small: Small-scale ``f(params) -> float`` to minimize (or ``None``).
+        objective_large: Large-scale objective (or ``None``).
+        search_space: skopt dimensions.
+        budget: Total cost to spend: in the units of ``cost_small``/``cost_large``, or
+            in seconds of evaluation wall time when they are not given (the optimizer's
+            own time is not charged; it is in :attr:`overhead`).
+        cost_small: Cost of one small-scale run (give both costs, or neither).
+        cost_large: Cost of one large-scale run.
+        acq_func: ``"MF-MES"`` (default), ``"MF-GIBBON"`` (its lower-bound variant),
+            ``"MF-KG"`` (multi-fidelity knowledge gradient; 8 fantasies by default,
+            ``acq_func_kwargs={"num_fantasies": n}``; several seconds per step), or a
+            callable ``(model, context) -> AcquisitionFunction`` that uses
+            ``context.cost_utility``.
+        acq_func_kwargs: Options of the acquisition.
+        n_initial_points: Small-scale space-filling runs before the model chooses.
+        random_state: Seed.
+        small_fidelity: Fidelity value of the small scale (default 0.5).
+        kernel: Fidelity kernel of the shared model.
+        journal: JSON-lines journal; the same file resumes a killed run (its trials
+            count as spent).
+        catch: Objective exceptions recorded as failed trials (they cost too).
+        max_consecutive_failures: Stop with ``TooManyFailuresError`` after this many
+            failures in a row.
+        n_parallel: Evaluations in flight at once (their costs are committed while
+            they run).
+        executor: ``concurrent.futures.Executor`` or Dask ``Client``.
+        progress: Progress bar over the budget.
+        callback: Called with each finished trial.
+
+    Attributes:
+        best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
+        recommended_params: The final recommendation: the large-scale point with the
+            best posterior mean of those evaluated at large scale.
+        costs: The :class:`~scaleup_bo.cost.Costs` (given or measured).
+        overhead: Seconds the optimizer spent choosing each run.
+
+    Example:
+        >>> opt = ScaleUpOptimizer(lambda p: (p[0] - 0.3) ** 2, lambda p: (p[0] - 0.5) ** 2,
+        ...                        [(-2.0, 2.0)], budget=40, cost_small=1, cost_large=10,
+        ...                        n_initial_points=3, random_state=0)
+        >>> opt.spent <= 40
+        True
+    """
+
+    _scale = "large"
+
+    def __init__(
+        self,
+        objective_small: Objective | None,
+        objective_large: Objective | None,
+        search_space: Any,
+        budget: float,
+        cost_small: float | None = None,
+        cost_large: float | None = None,
+        acq_func: str | AcquisitionBuilder = DEFAULT_SCALEUP_ACQ,
+        acq_func_kwargs: dict[str, Any] | None = None,
+        n_initial_points: int = 5,
+        random_state: int | None = None,
+        *,
+        small_fidelity: float = DEFAULT_SMALL_FIDELITY,
+        kernel: Kernel = "linear_truncated",
+        journal: str | os.PathLike[str] | None = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        max_consecutive_failures: int | None = 10,
+        n_parallel: int = 1,
+        executor: Any = None,
+        progress: bool = False,
+        callback: Callable[[Trial], Any] | None = None,
+        large_acq_func: str | AcquisitionBuilder | None = DEFAULT_LARGE_ACQ,
+    ) -> None:
+        if (objective_small is None) != (objective_large is None):
+            raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
+        if objective_small is not None:
+            _check_callable("objective_small", objective_small)
+            _check_callable("objective_large", objective_large)
+        if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
+            raise DataError(f"budget must be a positive number, got {budget!r}.")
+        if not (math.isfinite(float(budget)) and budget > 0):
+            raise DataError(f"budget must be a positive finite number, got {budget!r}.")
+        if isinstance(acq_func, str) and acq_func not in COST_AWARE:
+            raise DataError(
+                f"acq_func must be a cost-aware acquisition ({', '.join(COST_AWARE)}) or a "
+                f"callable, got {acq_func!r}."
+            )
+        self.budget = float(budget)
+        self.costs = Costs(cost_small, cost_large)
+        self.search_space = search_space
+        self.objectives = {"small": objective_small, "large": objective_large}
+        self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
+        if callback is not None:
+            _check_callable("callback", callback)
+        self._callback = callback
+        self.engine = Engine(
+            search_space,
+            small_fidelity=small_fidelity,
+            acq_func=acq_func,
+            acq_func_kwargs=acq_func_kwargs,
+            n_initial_points=_check_count("n_initial_points", n_initial_points, minimum=1),
+            random_state=random_state,
+            kernel=kernel,
+            journal=journal,
+            catch=catch,
+            max_consecutive_failures=max_consecutive_failures,
+            executor=executor,
+        )
+        if large_acq_func is not None:
+            resolve_acquisition(large_acq_func)
+        self.large_acq_func = large_acq_func
+        self.overhead: list[float] = []
+        self._reserve = True
+        self._finished = False
+        if objective_small is not None:
+            self._run_budget(progress)
+
+    # ------------------------------------------------------------------ budget
+    @property
+    def spent(self) -> float:
+        """Cost of every trial so far (failed ones included)."""
+        return self.costs.spent(self.engine.history)
+
+    def _committed(self) -> float:
+        """Spent plus the expected cost of the runs in flight."""
+        pending = sum(self.costs.cost(s, self.engine.history) for _, s in self.engine.pending)
+        return self.spent + (0.0 if math.isnan(pending) else pending)
+
+    def cost(self, scale: str) -> float:
+        """Expected cost of the next run at ``scale`` (``nan`` while unmeasured)."""
+        return self.costs.cost(scale, self.engine.history)
+
+    @property
+    def recommended_params(self) -> list[Any] | None:
+        """The large-scale point with the best posterior mean among those evaluated at
+        large scale (the best observed one if the model cannot be fitted)."""
+        rec = self.engine.recommend(evaluated_only=True)
+        return rec if rec is not None else self.best_params
+
+    # ------------------------------------------------------------------ ask/tell
+    def ask(self) -> tuple[list[Any], str] | None:
+        """The next run as ``(params, scale)``, or ``None`` when the budget is spent
+        (or, with runs in flight, when nothing more can be committed until they end).
+
+        The point is pending until :meth:`tell` (or ``engine.cancel``).
+        """
+        start = time.perf_counter()
+        step = self._next()
+        if step is not None:
+            self.overhead.append(time.perf_counter() - start)
+        return step
+
+    def tell(
+        self, params: Sequence[Any], y: Any, scale: str, *, seconds: float | None = None
+    ) -> Trial:
+        """Record a run. Without given costs, ``seconds`` (its wall time) is required:
+        it is what the run cost."""
+        if seconds is None and self.costs.measured:
+            raise DataError(
+                "costs are measured from wall times: pass seconds= (or give cost_small "
+                "and cost_large to the constructor)."
+            )
+        return self.engine.tell(params, y, scale, seconds=0.0 if seconds is None else seconds)
+
+    def _next(self) -> tuple[list[Any], str] | None:
+        engine, history = self.engine, self.engine.history
+        pending = engine.pending
+        n_small = len(history.at("small")) + sum(s == "small" for _, s in pending)
+        n_large = len(history.at("large")) + sum(s == "large" for _, s in pending)
+        committed = self._committed()
+        if n_small < engine.n_initial_points:
+            if self._fits("small", committed, pending, reserve=False):
+                return engine.ask("small"), "small"
+            return None if pending else self._finish()
+        if n_large == 0 and not self.costs.known("large", history):
+            # Measured costs: the first large run (the small winner) times the large scale.
+            if not any(t.ok for t in history.at("small")) and pending:
+                return None  # the first large run waits for a small-scale result
+            if self._fits("large", committed, pending, reserve=False):
+                return engine.ask("large"), "large"
+            return None if pending else self._finish()
+        reserve = self.cost("large") if self._reserve else 0.0
+        if math.isnan(reserve):
+            return None  # the first large-scale run is still being timed
+        affordable = {
+            s: self.cost(s)
+            for s in SCALES
+            if not math.isnan(self.cost(s)) and committed + self.cost(s) + reserve <= self.budget
+        }
+        if affordable:
+            return engine.ask_scale(affordable, large_acq_func=self.large_acq_func)
+        return None if pending else self._finish()
+
+    def _fits(self, scale: str, committed: float, pending: list[Any], *, reserve: bool) -> bool:
+        """Whether one more run at ``scale`` fits; an unmeasured scale's first run is
+        always made (it measures the cost), one at a time."""
+        cost = self.cost(scale)
+        if math.isnan(cost):
+            return not any(s == scale for _, s in pending)
+        return committed + cost <= self.budget
+
+    def _finish(self) -> tuple[list[Any], str] | None:
+        """Spend the reserve: evaluate the recommendation, or run one more step."""
+        if not self._reserve:
+            self._finished = True
+            return None
+        self._reserve = False
+        rec = self.engine.recommend()
+        done = {
+            tuple(self.space.to_unit([t.params])[0].tolist())
+            for t in self.engine.history.at("large")
+        }
+        fits = (
+            self._committed() + self.cost("large") <= self.budget
+        )  # False on reopening a finished run
+        if rec is not None and fits and tuple(self.space.to_unit([rec])[0].tolist()) not in done:
+            logger.info("evaluating the recommendation %s at large scale", rec)
+            return self.engine.claim(rec, "large"), "large"
+        return self._next()
+
+    # ------------------------------------------------------------------ run
+    def _run_budget(self, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=self.budget,
+            initial=min(self.spent, self.budget),
+            desc=f"budget ({self.costs.unit})",
+            disable=not progress,
+        )
+
+        def on_trial(trial: Trial) -> None:
+            bar.update(min(self.costs.trial_cost(trial), max(self.budget - bar.n, 0.0)))
+            if math.isfinite(self.best_score):
+                bar.set_postfix(best_large=f"{self.best_score:.4g}")
+            if self._callback is not None:
+                self._callback(trial)
+
+        executor = resolve_executor(self.engine.executor)
+        if executor is None and self._n_parallel > 1:
+            executor = cf.ThreadPoolExecutor(max_workers=self._n_parallel)
+        try:
+            if executor is not None:
+                evaluate_in_parallel(
+                    self.engine,
+                    self.objectives,  # type: ignore[arg-type]
+                    "large",
+                    [],
+                    0,
+                    n_parallel=self._n_parallel,
+                    executor=executor,
+                    on_trial=on_trial,
+                    next_point=self.ask,
+                )
+            else:
+                while (step := self.ask()) is not None:
+                    params, scale = step
+                    on_trial(self.engine.evaluate(self.objectives[scale], params, scale))  # type: ignore[arg-type]
+        except KeyboardInterrupt as exc:
+            exc.history = self.engine.history  # type: ignore[attr-defined]
+            logger.warning("interrupted after %d trials", len(self.engine.history))
+            raise
+        finally:
+            bar.close()
+            if executor is not None and executor is not resolve_executor(self.engine.executor):
+                executor.shutdown()
+
+
 def _is_table(source: Any) -> bool:
     """A DataFrame, a file path, or a list of dict records (not a list of points)."""
     if isinstance(source, (str, os.PathLike)):
@@ -1171,6 +1604,8 @@ def _check_table(
     if X is None or Y is None:
         raise DataError(f"{x_name} and {y_name} must both be given.")
     rows = _check_points(space, X, x_name)
+    if np.ndim(Y) == 0:
+        raise DataError(f"{y_name} must be a sequence of values, got {Y!r}.")
     y = np.asarray(Y, dtype=object).reshape(-1) if not isinstance(Y, np.ndarray) else Y.reshape(-1)
     if len(rows) != len(y):
         raise DataError(f"{x_name} has {len(rows)} rows but {y_name} has {len(y)} values.")

@@ -16,7 +16,7 @@ import concurrent.futures as cf
 import logging
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scaleup_bo.exceptions import DataError
@@ -78,7 +78,7 @@ def timed_call(objective: Callable[[list[Any]], Any], params: list[Any]) -> tupl
 
 def evaluate_in_parallel(
     engine: Any,
-    objective: Callable[[list[Any]], Any],
+    objective: Callable[[list[Any]], Any] | Mapping[str, Callable[[list[Any]], Any]],
     scale: str,
     points: Sequence[Sequence[Any]],
     n_asks: int,
@@ -86,52 +86,69 @@ def evaluate_in_parallel(
     n_parallel: int,
     executor: cf.Executor,
     on_trial: Callable[[Any], Any] | None = None,
+    next_point: Callable[[], tuple[list[Any], str] | None] | None = None,
 ) -> list[Any]:
     """Evaluate ``points`` then ``n_asks`` proposals, ``n_parallel`` at a time.
 
     Args:
         engine: The :class:`~scaleup_bo.optimizers.Engine` (asks, claims and tells).
-        objective: ``f(params) -> float``.
-        scale: Scale of every evaluation.
+        objective: ``f(params) -> float``, or one per scale (``{"small": f, "large": g}``).
+        scale: Scale of every evaluation (of ``points`` and of ``engine.ask``).
         points: Points to evaluate first (claimed as pending while in flight).
         n_asks: Number of proposals to evaluate afterwards.
         n_parallel: Evaluations in flight at once.
         executor: Where to run them.
         on_trial: Called with each recorded trial, in completion order.
+        next_point: Instead of ``n_asks`` calls of ``engine.ask(scale)``: called
+            whenever a worker is free; returns ``(params, scale)`` (pending already) or
+            ``None`` for nothing now. The run ends when it returns ``None`` with
+            nothing in flight.
 
     Returns:
         The recorded trials, in completion order.
     """
-    check_transferable(objective, executor)
+    objectives = objective if isinstance(objective, Mapping) else {scale: objective}
+    for f in objectives.values():
+        check_transferable(f, executor)
     todo: list[list[Any] | None] = [list(p) for p in points] + [None] * n_asks
-    in_flight: dict[cf.Future[Any], tuple[int, list[Any], float]] = {}
+    in_flight: dict[cf.Future[Any], tuple[int, list[Any], str, float]] = {}
     trials = []
     submitted = 0
     try:
-        while todo or in_flight:
-            while todo and len(in_flight) < n_parallel:
-                point = todo.pop(0)
-                params = engine.ask(scale) if point is None else engine.claim(point, scale)
-                future = executor.submit(timed_call, objective, params)
-                in_flight[future] = (submitted, params, time.perf_counter())
+        while True:
+            while len(in_flight) < n_parallel and (todo or next_point is not None):
+                if todo:
+                    point = todo.pop(0)
+                    at = scale
+                    params = engine.ask(scale) if point is None else engine.claim(point, scale)
+                else:
+                    assert next_point is not None
+                    chosen = next_point()
+                    if chosen is None:
+                        break
+                    params, at = chosen
+                future = executor.submit(timed_call, objectives[at], params)
+                in_flight[future] = (submitted, params, at, time.perf_counter())
                 submitted += 1
+            if not in_flight:
+                break
             done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: in_flight[f][0]):
-                _, params, started = in_flight.pop(future)
+                _, params, at, started = in_flight.pop(future)
                 try:
                     y, seconds = future.result()
                 except Exception as exc:  # raised in the worker, or the worker died
-                    trial = engine.record(params, scale, None, time.perf_counter() - started, exc)
+                    trial = engine.record(params, at, None, time.perf_counter() - started, exc)
                 else:
-                    trial = engine.record(params, scale, y, seconds, None)
+                    trial = engine.record(params, at, y, seconds, None)
                 trials.append(trial)
                 if on_trial is not None:
                     on_trial(trial)
     except BaseException:
         # Stopping (interrupt, too many failures, an uncaught error): withdraw the rest.
-        for future, (_, params, _) in in_flight.items():
+        for future, (_, params, at, _) in in_flight.items():
             future.cancel()
-            engine.cancel(params, scale)
+            engine.cancel(params, at)
         if in_flight:
             logger.warning("stopped with %d evaluations in flight; not recorded", len(in_flight))
         raise

@@ -25,10 +25,12 @@ __all__ = [
     "FidelityComparison",
     "SliceData",
     "convergence_data",
+    "cost_convergence_data",
     "evaluations_data",
     "fidelity_comparison_data",
     "performance_data",
     "plot_convergence",
+    "plot_cost_convergence",
     "plot_evaluations",
     "plot_fidelity_comparison",
     "plot_opt_process",
@@ -161,6 +163,69 @@ def plot_convergence(obj: Any, ax: Any = None) -> Any:
     ax.set_xlabel("evaluation number at that scale")
     ax.set_ylabel("best value so far")
     ax.set_title("Convergence at both scales")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def cost_convergence_data(optimizer: Any) -> dict[str, np.ndarray]:
+    """Cost on the x-axis: what each trial cost and the best large-scale value so far.
+
+    Args:
+        optimizer: A :class:`~scaleup_bo.optimizers.ScaleUpOptimizer` (anything with
+            ``history`` and ``costs``).
+
+    Returns:
+        ``cost``: cumulative cost after each trial; ``scale``: its scale; ``value``:
+        its value (NaN if it failed); ``best_large``: best large-scale value so far
+        (NaN before the first successful large-scale trial).
+    """
+    history, costs = _history(optimizer), optimizer.costs
+    values = np.array([t.value if t.ok else np.nan for t in history], dtype=float)
+    scales = np.array([t.scale for t in history], dtype=object)
+    large = np.where((scales == "large") & np.isfinite(values), values, np.inf)
+    best = np.minimum.accumulate(large) if len(large) else large
+    best[~np.isfinite(best)] = np.nan
+    return {
+        "cost": np.array(costs.cumulative(history), dtype=float),
+        "scale": scales,
+        "value": values,
+        "best_large": best,
+    }
+
+
+def plot_cost_convergence(optimizer: Any, ax: Any = None) -> Any:
+    """Best large-scale value against cumulative cost, with every run marked.
+
+    Large-scale runs are dots at their values; small-scale runs are ticks along the
+    bottom (their values are on another scale of the problem). A dashed line marks
+    the budget.
+
+    Args:
+        optimizer: A :class:`~scaleup_bo.optimizers.ScaleUpOptimizer`.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    d = cost_convergence_data(optimizer)
+    ok = np.isfinite(d["best_large"])
+    ax.step(d["cost"][ok], d["best_large"][ok], where="post", color=_COLORS["large"],
+            label="best large-scale value")  # fmt: skip
+    is_large = d["scale"] == "large"
+    ax.plot(d["cost"][is_large], d["value"][is_large], "o", color=_COLORS["large"], alpha=0.6,
+            label=f"large-scale run ({int(is_large.sum())})")  # fmt: skip
+    small = d["cost"][~is_large]
+    rug = ax.get_xaxis_transform()  # x in data units, y in axes units: ticks at the bottom
+    ax.plot(small, np.zeros_like(small), "|", color=_COLORS["small"], markersize=12,
+            transform=rug, label=f"small-scale run ({len(small)})")  # fmt: skip
+    budget = getattr(optimizer, "budget", None)
+    if budget is not None:
+        ax.axvline(budget, color="grey", ls="--", lw=1, label="budget")
+    ax.set_xlabel(f"cumulative cost ({optimizer.costs.unit})")
+    ax.set_ylabel("large-scale value")
+    ax.set_title("Large-scale result against cost")
     ax.legend()
     ax.grid(True, alpha=0.3)
     return ax

@@ -177,3 +177,44 @@ def test_digits_task_is_deterministic_and_its_scales_differ():
     assert 0 < problem.large(point) < problem.small(point)  # more data, more epochs: better
     with pytest.raises(ValueError):
         problem.large([1e-2, 32, "swish"])  # sklearn refuses an unknown activation
+
+
+def test_cost_benchmark_smoke_one_seed(tmp_path, capsys):
+    import json
+
+    from scaleup_bo.cli import main
+
+    out, png = tmp_path / "cost.json", tmp_path / "cost.png"
+    argv = ["benchmark", "--cost-aware", "--problems", "forrester", "--seeds", "1", "--quiet"]
+    argv += ["--small-initial", "3", "--small-steps", "1", "--large", "2", "--cost-large", "4"]
+    argv += ["--out", str(out), "--plot", str(png)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "regret at large scale vs cost (budget 12" in text and "W/T/L @70%" in text
+    data = json.loads(out.read_text())
+    traces = data["traces"]["forrester"]
+    assert set(traces) == {"scaleup_cost", "two_stage", "large_only"}
+    # Every method spends at most the budget: 4 small x 1 + 2 large x 4 = 12.
+    assert traces["two_stage"]["0"]["cost"][-1] == 12.0
+    assert traces["two_stage"]["0"]["scale"] == ["small"] * 4 + ["large"] * 2
+    assert traces["large_only"]["0"]["cost"] == [4.0, 8.0, 12.0]
+    assert 8.0 < traces["scaleup_cost"]["0"]["cost"][-1] <= 12.0
+    # The two-stage run is the main benchmark's, stored next to the results.
+    stages = json.loads((tmp_path / "cost.json.stages.json").read_text())
+    assert stages["results"]["forrester"]["scaleup_bo"]["0"]["values"] == [
+        v for v in traces["two_stage"]["0"]["value"] if not math.isnan(v)
+    ]
+    assert png.stat().st_size > 1000
+    # Resuming recomputes nothing; the report prints the same tables.
+    assert main(argv) == 0
+    assert capsys.readouterr().out.split("\nwrote")[0] == text.split("\nwrote")[0]
+
+
+def test_regret_at_cost_reads_the_best_large_value_within_the_cost():
+    from scaleup_bo.benchmarks.budget import regret_at_cost
+
+    trace = {"cost": [1.0, 5.0, 6.0, 10.0], "value": [math.nan, 3.0, math.nan, 1.0]}
+    assert regret_at_cost(trace, 0.5, 0.9) == math.inf
+    assert regret_at_cost(trace, 0.5, 5.0) == 2.5
+    assert regret_at_cost(trace, 0.5, 9.99) == 2.5
+    assert regret_at_cost(trace, 0.5, 10.0) == 0.5

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from skopt.space import Categorical, Integer, Real
 
@@ -473,6 +473,8 @@ def test_small_constructor_fuzz_only_raises_value_errors(space, n_steps, n_initi
     X=_mostly(st.lists(_point, min_size=1, max_size=3)),
     Y=_mostly(st.lists(st.floats(-1, 1), min_size=1, max_size=3)),
 )
+@example(best=None, X=[[0.0, "u"]], Y=0)  # a scalar Y once passed as a one-row table
+@example(best=None, X=[[0.0, "u"], [0.5, "v"]], Y=[0.3, -0.2])
 def test_large_constructor_fuzz_only_raises_value_errors(best, X, Y):
     space = [Real(0.0, 1.0, name="a"), Categorical(["u", "v"], name="b")]
     try:
@@ -484,8 +486,10 @@ def test_large_constructor_fuzz_only_raises_value_errors(best, X, Y):
         event(type(exc).__name__)
         return
     event("ran")
-    # Values within 1e-9 of a bound are accepted and clipped onto it.
-    assert opt.X_iters[0].tolist() == [pytest.approx(best[0], abs=1e-9), best[1]]
+    # Values within 1e-9 of a bound are accepted and clipped onto it; without
+    # best_params the first large run is the small winner.
+    first = best if best is not None else X[int(np.argmin(Y))]
+    assert opt.X_iters[0].tolist() == [pytest.approx(first[0], abs=1e-9), first[1]]
     assert len(opt.history.at("small")) == (0 if X is None else len(X))
 
 
@@ -535,6 +539,22 @@ def test_transfer_guard_waits_for_four_large_points():
     engine = Engine([(0.0, 1.0)], random_state=0, transfer_guard=True)
     engine.tell_many([[0.1], [0.5], [0.9]], [1.0, 0.0, 1.0], "small")
     engine.tell_many([[0.2], [0.4], [0.6]], [0.2, 0.3, 0.1], "large")
+    engine.ask("large")
+    assert engine.transfer == {}
+
+
+def test_transfer_guard_forgets_its_last_decision_when_it_cannot_compare(monkeypatch):
+    import scaleup_bo.optimizers as optimizers
+
+    engine = Engine([(0.0, 1.0)], random_state=0, transfer_guard=True)
+    engine.tell_many([[x] for x in np.linspace(0, 1, 8)], [0.0] * 8, "small")
+    engine.tell_many([[0.1], [0.45], [0.7], [0.8]], [1.0, 2.0, 3.0, 4.0], "large")
+    engine.transfer = {"uses_small_scale": False, "loo_shared": 1.0, "loo_large": 0.1}  # stale
+
+    def failed_cholesky(*args):
+        raise RuntimeError("cholesky_cpu: not positive definite")  # what a bad LOO solve raises
+
+    monkeypatch.setattr(optimizers, "_loo_error", failed_cholesky)
     engine.ask("large")
     assert engine.transfer == {}
 

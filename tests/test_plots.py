@@ -149,3 +149,22 @@ def test_slice_and_evaluation_plots_label_axes(fitted_engine):
         ]
     finally:
         plt.close("all")
+
+
+def test_cost_convergence_data_and_plot():
+    from scaleup_bo import ScaleUpOptimizer, plot_cost_convergence
+    from scaleup_bo.plots import cost_convergence_data
+
+    opt = ScaleUpOptimizer(None, None, [(0.0, 1.0)], budget=20.0, cost_small=1.0, cost_large=5.0)
+    for x, y, scale in [(0.1, 3.0, "small"), (0.2, 2.0, "large"), (0.3, 1.0, "small"),
+                        (0.4, None, "large"), (0.5, 1.5, "large")]:  # fmt: skip
+        opt.tell([x], y, scale)
+    d = cost_convergence_data(opt)
+    assert d["cost"].tolist() == [1.0, 6.0, 7.0, 12.0, 17.0]
+    assert np.isnan(d["best_large"][0])
+    assert d["best_large"][1:].tolist() == [2.0, 2.0, 2.0, 1.5]  # small values never count
+    ax = plot_cost_convergence(opt)
+    assert ax.get_xlabel() == "cumulative cost (cost units)"
+    labels = ax.get_legend_handles_labels()[1]
+    assert "small-scale run (2)" in labels and "large-scale run (3)" in labels
+    plt.close("all")

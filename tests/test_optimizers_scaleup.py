@@ -1,0 +1,228 @@
+"""The cost-aware ScaleUpOptimizer and Engine.ask_scale (real BoTorch fits, small budgets)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import cloudpickle
+import pytest
+from skopt.space import Categorical, Real
+
+from scaleup_bo import DataError, Engine, ScaleUpOptimizer
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+SPACE = [Real(0.0, 1.0, name="x")]
+MIXED = [Real(0.0, 1.0, name="x"), Categorical(["a", "b"], name="c")]
+FAST = {"acq_func_kwargs": {"num_candidates": 200}}
+
+
+def small_f(p):
+    return (p[0] - 0.3) ** 2
+
+
+def large_f(p):
+    return 2.0 * (p[0] - 0.35) ** 2 + 0.1
+
+
+def mixed_small(p):
+    return (p[0] - 0.3) ** 2 + (0.0 if p[1] == "a" else 0.2)
+
+
+def mixed_large(p):
+    return (p[0] - 0.4) ** 2 + (0.0 if p[1] == "a" else 0.3)
+
+
+def _warm_engine(**kwargs):
+    engine = Engine(
+        SPACE, acq_func="MF-MES", random_state=0, acq_func_kwargs={"num_candidates": 200}, **kwargs
+    )
+    for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
+        engine.tell([x], small_f([x]), "small")
+    engine.tell([0.2], large_f([0.2]), "large")
+    return engine
+
+
+# ---------------------------------------------------------------------- Engine.ask_scale
+def test_ask_scale_follows_the_costs():
+    cheap_small = _warm_engine()
+    _, scale = cheap_small.ask_scale({"small": 1.0, "large": 1000.0})
+    assert scale == "small"
+    values = cheap_small.scale_choice["values"]
+    assert set(values) == {"small", "large"} and values["small"] > values["large"]
+    cheap_large = _warm_engine()
+    _, scale = cheap_large.ask_scale({"small": 1000.0, "large": 1.0})
+    assert scale == "large"
+    assert cheap_large.pending == [(cheap_large.pending[0][0], "large")]
+
+
+@pytest.mark.parametrize("acq", ["MF-GIBBON", "MF-KG"])
+def test_other_cost_aware_acquisitions_choose_a_scale(acq):
+    kwargs = {"num_fantasies": 4} if acq == "MF-KG" else {"num_candidates": 200}
+    engine = Engine(SPACE, acq_func=acq, acq_func_kwargs=kwargs, random_state=0, raw_samples=64,
+                    num_restarts=2)  # fmt: skip
+    for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
+        engine.tell([x], small_f([x]), "small")
+    engine.tell([0.2], large_f([0.2]), "large")
+    point, scale = engine.ask_scale({"small": 1.0, "large": 1000.0})
+    values = engine.scale_choice["values"]
+    assert scale == "small" and all(math.isfinite(v) for v in values.values())
+    assert values["small"] > values["large"] and engine.space.contains(point)
+
+
+def test_ask_scale_with_one_scale_and_bad_input():
+    engine = _warm_engine()
+    point, scale = engine.ask_scale({"large": 3.0})
+    assert scale == "large" and engine.space.contains(point)
+    with pytest.raises(DataError, match="cost of the small scale"):
+        engine.ask_scale({"small": 0.0, "large": 1.0})
+    with pytest.raises(DataError, match="costs must map"):
+        engine.ask_scale({"huge": 1.0})
+    with pytest.raises(DataError, match="cost-aware acquisition"):
+        Engine(SPACE, acq_func="EI").ask_scale({"small": 1.0, "large": 2.0})
+
+
+def test_ask_scale_large_point_from_another_acquisition():
+    engine = _warm_engine()
+    point, scale = engine.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func="qNEI")
+    assert scale == "large" and tuple(point) != (0.2,)
+
+
+# ---------------------------------------------------------------------- ScaleUpOptimizer
+def _run(**kwargs):
+    args = {"budget": 16.0, "cost_small": 1.0, "cost_large": 4.0, "n_initial_points": 3,
+            "random_state": 0, **FAST, **kwargs}  # fmt: skip
+    return ScaleUpOptimizer(small_f, large_f, SPACE, **args)
+
+
+def test_run_spends_the_budget_and_evaluates_its_recommendation():
+    opt = _run()
+    scales = [t.scale for t in opt.history]
+    assert scales[:3] == ["small"] * 3 and "large" in scales
+    assert opt.spent <= 16.0 and opt.spent > 16.0 - 4.0  # nothing affordable was left unspent
+    # The recommendation was evaluated at large scale and is the best under the model.
+    assert tuple(opt.recommended_params) in {t.params for t in opt.history.at("large")}
+    assert opt.best_score == min(opt.Y_iters) and len(opt.X_iters) == scales.count("large")
+    assert len(opt.overhead) == len(opt.history)
+
+
+def test_same_seed_same_run():
+    a, b = _run(), _run()
+    assert [(t.params, t.scale) for t in a.history] == [(t.params, t.scale) for t in b.history]
+
+
+def test_measured_costs_use_wall_time():
+    def slow_small(p):
+        time.sleep(0.03)
+        return small_f(p)
+
+    def slow_large(p):
+        time.sleep(0.1)
+        return large_f(p)
+
+    opt = ScaleUpOptimizer(slow_small, slow_large, SPACE, budget=0.35, n_initial_points=3,
+                           random_state=0, **FAST)  # fmt: skip
+    assert opt.costs.measured
+    assert opt.cost("large") > 3 * opt.cost("small") > 0
+    # The large scale is timed by running the small winner right after the initial design.
+    scales = [t.scale for t in opt.history]
+    assert scales[:4] == ["small", "small", "small", "large"]
+    small3 = opt.history.at("small")[:3]
+    assert opt.history.at("large")[0].params == min(small3, key=lambda t: t.value).params
+    # A run may exceed its scale's mean time a little; never by a whole large run.
+    assert opt.spent <= 0.35 + 0.05
+    assert opt.history.at("large")
+
+
+def test_ask_tell_loop_without_objectives():
+    opt = ScaleUpOptimizer(None, None, MIXED, budget=15.0, cost_small=1.0, cost_large=5.0,
+                           n_initial_points=3, random_state=0, **FAST)  # fmt: skip
+    assert len(opt.history) == 0
+    seen = []
+    while (step := opt.ask()) is not None:
+        params, scale = step
+        seen.append(scale)
+        opt.tell(params, mixed_small(params) if scale == "small" else mixed_large(params), scale)
+    assert opt.spent <= 15.0 and "large" in seen and seen[:3] == ["small"] * 3
+    measured = ScaleUpOptimizer(None, None, SPACE, budget=1.0)
+    params, scale = measured.ask()
+    with pytest.raises(DataError, match="seconds="):
+        measured.tell(params, 1.0, scale)
+    measured.tell(params, 1.0, scale, seconds=0.2)
+    assert measured.spent == 0.2
+
+
+def test_failed_runs_cost_and_the_run_goes_on():
+    def flaky_small(p):
+        if p[0] > 0.6:
+            raise RuntimeError("diverged")
+        return small_f(p)
+
+    opt = ScaleUpOptimizer(flaky_small, large_f, SPACE, budget=12.0, cost_small=1.0,
+                           cost_large=4.0, n_initial_points=4, random_state=1, **FAST)  # fmt: skip
+    failed = [t for t in opt.history if not t.ok]
+    assert failed and opt.spent == sum(1.0 if t.scale == "small" else 4.0 for t in opt.history)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"budget": 0}, "budget"), ({"budget": "10"}, "budget"), ({"acq_func": "EI"}, "cost-aware"),
+     ({"cost_small": 1.0}, "both"), ({"n_initial_points": 0}, "n_initial_points")],
+)  # fmt: skip
+def test_bad_arguments_are_refused(kwargs, match):
+    args = {"budget": 10.0, **kwargs}
+    with pytest.raises(DataError, match=match):
+        ScaleUpOptimizer(small_f, large_f, SPACE, **args)
+    with pytest.raises(DataError, match="both objectives"):
+        ScaleUpOptimizer(small_f, None, SPACE, budget=10.0)
+
+
+def test_journal_resume_neither_loses_nor_repeats(tmp_path):
+    journal = tmp_path / "run.jsonl"
+    args = {"budget": 14.0, "cost_small": 1.0, "cost_large": 4.0, "n_initial_points": 3,
+            "random_state": 0, "journal": journal, **FAST}  # fmt: skip
+    calls: list[tuple] = []
+    interrupted: list[bool] = []
+
+    def counted(f):
+        def objective(p):
+            calls.append(tuple(p))
+            if len(calls) == 6 and not interrupted:
+                interrupted.append(True)
+                raise KeyboardInterrupt  # killed during the 6th evaluation
+            return f(p)
+
+        return objective
+
+    with pytest.raises(KeyboardInterrupt):
+        ScaleUpOptimizer(counted(small_f), counted(large_f), SPACE, **args)
+    journaled = len(journal.read_text().splitlines()) - 1  # minus the header line
+    assert journaled == 5
+    calls.clear()
+    opt = ScaleUpOptimizer(counted(small_f), counted(large_f), SPACE, **args)
+    assert len(calls) == len(opt.history) - 5  # nothing repeated
+    uninterrupted = _run(budget=14.0)
+    assert [(t.params, t.scale) for t in opt.history] == [
+        (t.params, t.scale) for t in uninterrupted.history
+    ]
+    calls.clear()
+    again = ScaleUpOptimizer(counted(small_f), counted(large_f), SPACE, **args)
+    assert not calls and len(again.history) == len(opt.history)  # finished: nothing new
+
+
+def test_dask_cluster_runs_the_budget_in_parallel():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        opt = ScaleUpOptimizer(mixed_small, mixed_large, MIXED, budget=14.0, cost_small=1.0,
+                               cost_large=4.0, n_initial_points=3, random_state=0,
+                               executor=client, n_parallel=2, **FAST)  # fmt: skip
+    assert opt.spent <= 14.0 and opt.history.at("large") and not opt.engine.pending
+    keys = [(t.params, t.scale) for t in opt.history]
+    assert len(keys) == len(set(keys))  # nothing evaluated twice at the same scale
