@@ -546,24 +546,41 @@ class Engine:
         cheapest = min(costs, key=lambda s: (costs[s], s != "small"))
         seed = self._step_seed("large")
         n_ok = sum(t.ok for t in self.history)
-        choice = None
-        if len(costs) > 1 and n_ok >= max(self.n_initial_points, 1):
+        choice: tuple[list[Any] | None, str] | None = None
+        if n_ok >= max(self.n_initial_points, 1):
             with (
                 torch.random.fork_rng(),
                 gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
             ):
                 torch.manual_seed(seed)
-                choice = self._choose_scale(costs, seed)
+                if len(costs) > 1 and "large" in costs and self._small_is_misleading(seed):
+                    costs = {"large": costs["large"]}
+                    cheapest = "large"
+                if len(costs) > 1:
+                    choice = self._choose_scale(costs, seed)
+                elif "large" in costs:
+                    choice = (None, "large")
                 if choice is not None and choice[1] == "large" and large_acq_func is not None:
                     point = self._propose("large", seed, acq_func=large_acq_func)
                     choice = choice if point is None else (point, "large")
-        if choice is None:
+        if choice is None or choice[0] is None:
             scale = cheapest if len(costs) > 1 else next(iter(costs))
             self.scale_choice = {"scale": scale, "values": {}}
             return self.ask(scale), scale
         point, scale = choice
         self._pending.append((tuple(point), scale))
         return point, scale
+
+    def _small_is_misleading(self, seed: int) -> bool:
+        """With ``transfer_guard``: whether the guard drops the small scale now (then no
+        small-scale run is worth its cost either)."""
+        if not self.transfer_guard:
+            return False
+        model = self.fit(seed=seed)
+        if model is None:
+            return False
+        self._guard(model, *self.training_data(), seed)
+        return self.transfer.get("uses_small_scale") is False
 
     def _choose_scale(self, costs: dict[str, float], seed: int) -> tuple[list[Any], str] | None:
         model = self.fit(seed=seed)
@@ -1285,6 +1302,14 @@ class ScaleUpOptimizer(_Facade):
         executor: ``concurrent.futures.Executor`` or Dask ``Client``.
         progress: Progress bar over the budget.
         callback: Called with each finished trial.
+        large_acq_func: Acquisition that places the large-scale runs once the
+            cost-aware acquisition has chosen the large scale (default ``"qNEI"``);
+            ``None``: the cost-aware acquisition's own point.
+        transfer_guard: Negative-transfer guard (default on here): once 4 large-scale
+            runs exist, when a model of the large-scale runs alone predicts them
+            clearly better (leave-one-out) than the shared model, the step makes a
+            large-scale run from the large-only model instead of weighing a small one
+            (see :meth:`Engine._guard`).
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1326,6 +1351,7 @@ class ScaleUpOptimizer(_Facade):
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
         large_acq_func: str | AcquisitionBuilder | None = DEFAULT_LARGE_ACQ,
+        transfer_guard: bool = True,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1361,6 +1387,7 @@ class ScaleUpOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
+            transfer_guard=transfer_guard,
         )
         if large_acq_func is not None:
             resolve_acquisition(large_acq_func)
@@ -1425,14 +1452,14 @@ class ScaleUpOptimizer(_Facade):
         n_large = len(history.at("large")) + sum(s == "large" for _, s in pending)
         committed = self._committed()
         if n_small < engine.n_initial_points:
-            if self._fits("small", committed, pending, reserve=False):
+            if self._fits("small", committed, pending):
                 return engine.ask("small"), "small"
             return None if pending else self._finish()
         if n_large == 0 and not self.costs.known("large", history):
             # Measured costs: the first large run (the small winner) times the large scale.
             if not any(t.ok for t in history.at("small")) and pending:
                 return None  # the first large run waits for a small-scale result
-            if self._fits("large", committed, pending, reserve=False):
+            if self._fits("large", committed, pending):
                 return engine.ask("large"), "large"
             return None if pending else self._finish()
         reserve = self.cost("large") if self._reserve else 0.0
@@ -1447,7 +1474,7 @@ class ScaleUpOptimizer(_Facade):
             return engine.ask_scale(affordable, large_acq_func=self.large_acq_func)
         return None if pending else self._finish()
 
-    def _fits(self, scale: str, committed: float, pending: list[Any], *, reserve: bool) -> bool:
+    def _fits(self, scale: str, committed: float, pending: list[Any]) -> bool:
         """Whether one more run at ``scale`` fits; an unmeasured scale's first run is
         always made (it measures the cost), one at a time."""
         cost = self.cost(scale)

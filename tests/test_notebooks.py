@@ -11,12 +11,13 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_all_four_notebooks_exist():
+def test_all_five_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_quickstart",
         "02_comparing_fidelities",
         "03_swapping_acquisition_functions",
         "04_parallel_with_dask",
+        "05_cost_aware_scale_up",
     ]
 
 
@@ -44,5 +45,6 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     written = {
         "01_quickstart": ["quickstart_history.json"],
         "04_parallel_with_dask": ["parallel_1.jsonl", "parallel_2.jsonl"],
+        "05_cost_aware_scale_up": ["scaleup_journal.jsonl"],
     }.get(path.stem, [])
     assert all((tmp_path / name).stat().st_size > 0 for name in written)

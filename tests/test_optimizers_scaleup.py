@@ -72,6 +72,30 @@ def test_other_cost_aware_acquisitions_choose_a_scale(acq):
     assert values["small"] > values["large"] and engine.space.contains(point)
 
 
+def _forrester(p):
+    return (6 * p[0] - 2) ** 2 * math.sin(12 * p[0] - 4)
+
+
+@pytest.mark.parametrize(
+    ("small", "expected"),
+    [
+        (lambda p: 0.5 * _forrester(p) + 10 * (p[0] - 0.5) - 5, "small"),  # informative
+        (lambda p: -_forrester(p), "large"),  # anti-correlated: misleads
+    ],
+)
+def test_guard_stops_paying_for_a_misleading_small_scale(small, expected):
+    engine = Engine(SPACE, acq_func="MF-MES", random_state=0, transfer_guard=True,
+                    acq_func_kwargs={"num_candidates": 200})  # fmt: skip
+    xs = [i / 14 for i in range(15)]
+    engine.tell_many([[x] for x in xs], [small([x]) for x in xs], "small")
+    for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
+        engine.tell([x], _forrester([x]), "large")
+    # Small runs are 1000x cheaper: only the guard can make a large run worth it.
+    _, scale = engine.ask_scale({"small": 1.0, "large": 1000.0}, large_acq_func="qNEI")
+    assert scale == expected
+    assert engine.transfer["uses_small_scale"] is (expected == "small")
+
+
 def test_ask_scale_with_one_scale_and_bad_input():
     engine = _warm_engine()
     point, scale = engine.ask_scale({"large": 3.0})
