@@ -210,13 +210,29 @@ def _kg(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
     )
 
 
-def _mes(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+def _candidates(
+    context: AcquisitionContext,
+    name: str,
+    fidelity: float,
+    *,
+    observed: bool = False,
+    n: int | None = None,
+) -> Tensor:
+    """``n`` (default: ``num_candidates``) space-filling points, and if ``observed``
+    every observed one, at ``fidelity``: where maxima are sampled or searched."""
     if context.space is None:
-        raise AcquisitionError("MES needs the search space to draw its candidate set.")
-    n = int(_option(context, ["num_candidates"], 1000))
+        raise AcquisitionError(f"{name} needs the search space to draw its candidate set.")
+    if n is None:
+        n = int(_option(context, ["num_candidates"], 1000))
     cand = context.space.to_unit(context.space.sample(n, seed=context.seed))
-    fid = torch.full((cand.shape[0], 1), context.target_fidelity, dtype=cand.dtype)
-    candidate_set = torch.cat([cand, fid], dim=-1)
+    if observed:
+        cand = torch.cat([cand, context.train_X[:, :-1].to(cand)])
+    fid = torch.full((cand.shape[0], 1), fidelity, dtype=cand.dtype)
+    return torch.cat([cand, fid], dim=-1)
+
+
+def _mes(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    candidate_set = _candidates(context, "MES", context.target_fidelity)
     with torch.random.fork_rng():
         torch.manual_seed(context.seed)
         return qMaxValueEntropy(
@@ -225,16 +241,6 @@ def _mes(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
             num_fantasies=int(_option(context, ["num_fantasies"], 16)),
             X_pending=context.X_pending,
         )
-
-
-def _large_candidates(context: AcquisitionContext, n: int) -> Tensor:
-    """``n`` space-filling points (plus every observed one) at the large-scale fidelity."""
-    if context.space is None:
-        raise AcquisitionError("this acquisition needs the search space to draw candidates.")
-    cand = context.space.to_unit(context.space.sample(n, seed=context.seed))
-    cand = torch.cat([cand, context.train_X[:, :-1].to(cand)])
-    fid = torch.full((cand.shape[0], 1), LARGE_FIDELITY, dtype=cand.dtype)
-    return torch.cat([cand, fid], dim=-1)
 
 
 def _to_large(context: AcquisitionContext) -> Callable[[Tensor], Tensor]:
@@ -249,7 +255,7 @@ def _mf_mes(
     model: Model, context: AcquisitionContext, *, gibbon: bool = False
 ) -> AcquisitionFunction:
     cls = qMultiFidelityLowerBoundMaxValueEntropy if gibbon else qMultiFidelityMaxValueEntropy
-    candidate_set = _large_candidates(context, int(_option(context, ["num_candidates"], 1000)))
+    candidate_set = _candidates(context, "MF-MES", LARGE_FIDELITY, observed=True)
     with torch.random.fork_rng():
         torch.manual_seed(context.seed)
         return cls(
@@ -269,7 +275,8 @@ def _mf_gibbon(model: Model, context: AcquisitionContext) -> AcquisitionFunction
 def _mf_kg(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
     project = _to_large(context)
     with torch.no_grad():
-        current = model.posterior(project(_large_candidates(context, 256))).mean.max()
+        candidates = _candidates(context, "MF-KG", LARGE_FIDELITY, observed=True, n=256)
+        current = model.posterior(project(candidates)).mean.max()
     return qMultiFidelityKnowledgeGradient(
         model,
         num_fantasies=int(_option(context, ["num_fantasies"], 8)),

@@ -114,10 +114,6 @@ class Costs:
             return math.nan
         return max(math.fsum(seconds) / len(seconds), MIN_MEASURED_COST)
 
-    def describe(self) -> dict[str, Any]:
-        """JSON-friendly description (for results and plots)."""
-        return {"measured": self.measured, "given": self.given, "unit": self.unit}
-
 
 def cost_utility(small_fidelity: float, small: float, large: float) -> InverseCostWeightedUtility:
     """Information per unit of cost, for the multi-fidelity acquisitions.

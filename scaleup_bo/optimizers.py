@@ -20,12 +20,13 @@ Example:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import gpytorch
@@ -548,11 +549,7 @@ class Engine:
         n_ok = sum(t.ok for t in self.history)
         choice: tuple[list[Any] | None, str] | None = None
         if n_ok >= max(self.n_initial_points, 1):
-            with (
-                torch.random.fork_rng(),
-                gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
-            ):
-                torch.manual_seed(seed)
+            with _seeded(seed):
                 if len(costs) > 1 and "large" in costs and self._small_is_misleading(seed):
                     costs = {"large": costs["large"]}
                     cheapest = "large"
@@ -608,16 +605,7 @@ class Engine:
         points: dict[str, list[Any]] = {}
         for scale in costs:
             fid = self.fidelity(scale)
-            points[scale] = propose(
-                acqf,
-                self.space,
-                fid,
-                exclude=self.space.to_unit(self._tried(scale)),
-                seed=seed,
-                num_restarts=self.num_restarts,
-                raw_samples=self.raw_samples,
-                X_baseline=context.X_baseline,
-            )
+            points[scale] = self._optimize(acqf, scale, seed, context.X_baseline)
             values[scale] = acquisition_value(
                 acqf, self.space, points[scale], fid, num_restarts=self.num_restarts,
                 raw_samples=self.raw_samples,
@@ -628,13 +616,7 @@ class Engine:
         return points[best], best
 
     def _ask_model(self, scale: str, seed: int) -> list[Any] | None:
-        # Seeded, so Monte-Carlo acquisitions (their base samples, qNEI's baseline
-        # pruning) are reproducible, without touching the caller's torch RNG.
-        with (
-            torch.random.fork_rng(),
-            gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
-        ):
-            torch.manual_seed(seed)
+        with _seeded(seed):
             return self._propose(scale, seed)
 
     def _propose(
@@ -659,15 +641,19 @@ class Engine:
             space=self.space,
         )
         acqf = build_acquisition(acq_func or self.acq_func, model, context)
+        return self._optimize(acqf, scale, seed, context.X_baseline)
+
+    def _optimize(self, acqf: Any, scale: str, seed: int, X_baseline: Tensor) -> list[Any]:
+        """Maximize ``acqf`` at ``scale``'s fidelity; a fresh point at that scale."""
         return propose(
             acqf,
             self.space,
-            target,
+            self.fidelity(scale),
             exclude=self.space.to_unit(self._tried(scale)),
             seed=seed,
             num_restarts=self.num_restarts,
             raw_samples=self.raw_samples,
-            X_baseline=context.X_baseline,
+            X_baseline=X_baseline,
         )
 
     def _ask_transfer(self) -> list[Any] | None:
@@ -807,11 +793,7 @@ class Engine:
         then use :meth:`best`.
         """
         seed = self._step_seed("large")
-        with (
-            torch.random.fork_rng(),
-            gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
-        ):
-            torch.manual_seed(seed)
+        with _seeded(seed):
             model = self.fit(seed=seed)
             if model is None:
                 return None
@@ -1547,6 +1529,19 @@ class ScaleUpOptimizer(_Facade):
             bar.close()
             if executor is not None and executor is not resolve_executor(self.engine.executor):
                 executor.shutdown()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch for one proposal (Monte-Carlo acquisitions' base samples, qNEI's
+    baseline pruning) without touching the caller's RNG; exact solves up to
+    ``MAX_CHOLESKY_SIZE`` points."""
+    with (
+        torch.random.fork_rng(),
+        gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE),
+    ):
+        torch.manual_seed(seed)
+        yield
 
 
 def _is_table(source: Any) -> bool:

@@ -236,17 +236,10 @@ def test_journal_resume_neither_loses_nor_repeats(tmp_path):
     assert not calls and len(again.history) == len(opt.history)  # finished: nothing new
 
 
-def test_dask_cluster_runs_the_budget_in_parallel():
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        opt = ScaleUpOptimizer(mixed_small, mixed_large, MIXED, budget=14.0, cost_small=1.0,
-                               cost_large=4.0, n_initial_points=3, random_state=0,
-                               executor=client, n_parallel=2, **FAST)  # fmt: skip
+def test_dask_cluster_runs_the_budget_in_parallel(dask_client):
+    opt = ScaleUpOptimizer(mixed_small, mixed_large, MIXED, budget=14.0, cost_small=1.0,
+                           cost_large=4.0, n_initial_points=3, random_state=0,
+                           executor=dask_client, n_parallel=2, **FAST)  # fmt: skip
     assert opt.spent <= 14.0 and opt.history.at("large") and not opt.engine.pending
     keys = [(t.params, t.scale) for t in opt.history]
     assert len(keys) == len(set(keys))  # nothing evaluated twice at the same scale

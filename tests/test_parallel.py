@@ -31,18 +31,6 @@ def fails_right_of_one(p):
     return quadratic(p)
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
-
-
 def test_ask_n_returns_distinct_points_at_both_scales():
     engine = Engine(mixed_toy_space(), random_state=0)
     for p in engine.space.sample(8, seed=0):
