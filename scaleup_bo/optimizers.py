@@ -70,6 +70,11 @@ GUARD_MIN_LARGE = 4
 #: error is below this fraction of the shared model's: a wrong switch costs a wild
 #: exploratory run (a GP on a few points), a wrong stay costs little.
 GUARD_RATIO = 0.5
+#: ScaleUpOptimizer's guard ratio: plain leave-one-out model selection. There the
+#: guard also decides whether small runs are still worth paying for, and on the
+#: negative-transfer problem the 0.5 margin kept an uninformative small scale in the
+#: model (README, cost-aware benchmark).
+SCALEUP_GUARD_RATIO = 1.0
 
 #: Default acquisition of LargeScaleOptimizer (and of the benchmark's scaleup_bo):
 #: qLogNEI beat LogEI on the benchmark's large stage (README, "Choosing the defaults").
@@ -124,6 +129,9 @@ class Engine:
             on Currin, the mixed toy and the unrelated problem (README).
         transfer_guard: Negative-transfer guard (see :meth:`_guard`); off by default
             because the benchmark did not show a gain.
+        guard_ratio: The guard drops the small scale when the large-only model's
+            leave-one-out error is below this fraction of the shared model's
+            (default ``GUARD_RATIO`` = 0.5; 1.0: whichever model predicts better).
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -151,6 +159,7 @@ class Engine:
         executor: Any = None,
         transfer_points: int = 1,
         transfer_guard: bool = False,
+        guard_ratio: float = GUARD_RATIO,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -221,6 +230,11 @@ class Engine:
         if not isinstance(transfer_guard, bool):
             raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
         self.transfer_guard = transfer_guard
+        if isinstance(guard_ratio, bool) or not (
+            isinstance(guard_ratio, numbers.Real) and 0 < guard_ratio <= 1
+        ):
+            raise DataError(f"guard_ratio must be a number in (0, 1], got {guard_ratio!r}.")
+        self.guard_ratio = float(guard_ratio)
         self.transfer_points = _check_count("transfer_points", transfer_points)
         self._large_model: Any = None
         self._large_model_size = -1
@@ -513,6 +527,7 @@ class Engine:
         costs: Mapping[str, float],
         *,
         large_acq_func: str | AcquisitionBuilder | None = None,
+        small_acq_func: str | AcquisitionBuilder | None = None,
     ) -> tuple[list[Any], str]:
         """Propose the next point *and* the scale to run it at.
 
@@ -529,6 +544,8 @@ class Engine:
             large_acq_func: When the large scale is chosen, propose its point with
                 this acquisition (e.g. ``"qNEI"``) instead: information decides
                 *whether* to pay for a large run, improvement decides *where*.
+            small_acq_func: The same for small-scale points (e.g. ``"EI"`` at the
+                small fidelity, as in the two-stage pipeline's small stage).
 
         Returns:
             ``(params, scale)``; the point is pending at that scale until told.
@@ -557,9 +574,10 @@ class Engine:
                     choice = self._choose_scale(costs, seed)
                 elif "large" in costs:
                     choice = (None, "large")
-                if choice is not None and choice[1] == "large" and large_acq_func is not None:
-                    point = self._propose("large", seed, acq_func=large_acq_func)
-                    choice = choice if point is None else (point, "large")
+                where = {"small": small_acq_func, "large": large_acq_func}
+                if choice is not None and where[choice[1]] is not None:
+                    point = self._propose(choice[1], seed, acq_func=where[choice[1]])
+                    choice = choice if point is None else (point, choice[1])
         if choice is None or choice[0] is None:
             scale = cheapest if len(costs) > 1 else next(iter(costs))
             self.scale_choice = {"scale": scale, "values": {}}
@@ -738,8 +756,8 @@ class Engine:
         Once ``GUARD_MIN_LARGE`` large-scale points exist next to small-scale ones, a
         model of the large-scale points alone is fitted too, and each model scores the
         large-scale points by leave-one-out mean squared error (in the user's units).
-        The shared model is kept unless the large-only model predicts them clearly
-        better (error below ``GUARD_RATIO`` times the shared one's): then the small
+        The shared model is kept unless the large-only model predicts them better
+        (error below ``guard_ratio`` times the shared one's): then the small
         scale is misleading here and is ignored for this proposal.
         The choice is made again at every step.
         """
@@ -763,7 +781,7 @@ class Engine:
             logger.warning("transfer guard skipped: %s", exc)
             self.transfer = {}
             return model, train_X, train_Y
-        use_small = not alone < GUARD_RATIO * shared
+        use_small = not alone < self.guard_ratio * shared
         self.transfer = {"uses_small_scale": use_small, "loo_shared": shared, "loo_large": alone}
         logger.info(
             "transfer guard: LOO squared error shared %.3g, large-only %.3g -> %s",
@@ -789,14 +807,17 @@ class Engine:
 
         The largest posterior mean of ``-y`` at the large-scale fidelity, over the
         points evaluated at large scale and (unless ``evaluated_only``) the maximizer
-        of that mean over the whole space. ``None`` when the model cannot be fitted;
-        then use :meth:`best`.
+        of that mean over the whole space. With ``transfer_guard``, the model is the
+        one the guard chooses (the large-scale-only model when the small scale is
+        misleading). ``None`` when the model cannot be fitted; then use :meth:`best`.
         """
         seed = self._step_seed("large")
         with _seeded(seed):
             model = self.fit(seed=seed)
             if model is None:
                 return None
+            if self.transfer_guard:
+                model, _, _ = self._guard(model, *self.training_data(), seed)
             candidates = [list(t.params) for t in self.history.at("large", ok_only=True)]
             if not evaluated_only:
                 acqf = PosteriorMean(model)
@@ -1287,11 +1308,16 @@ class ScaleUpOptimizer(_Facade):
         large_acq_func: Acquisition that places the large-scale runs once the
             cost-aware acquisition has chosen the large scale (default ``"qNEI"``);
             ``None``: the cost-aware acquisition's own point.
+        small_acq_func: The same for the small-scale runs (default ``None``: the
+            cost-aware acquisition's own point).
         transfer_guard: Negative-transfer guard (default on here): once 4 large-scale
             runs exist, when a model of the large-scale runs alone predicts them
-            clearly better (leave-one-out) than the shared model, the step makes a
-            large-scale run from the large-only model instead of weighing a small one
-            (see :meth:`Engine._guard`).
+            better (leave-one-out) than the shared model, the step makes a large-scale
+            run from the large-only model instead of weighing a small one, and the
+            final recommendation comes from that model (see :meth:`Engine._guard`).
+        guard_ratio: How much better the large-only model must predict (its LOO
+            error below this fraction of the shared model's; default 1.0 here, plain
+            model selection; ``Engine``'s default is 0.5).
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1333,7 +1359,9 @@ class ScaleUpOptimizer(_Facade):
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
         large_acq_func: str | AcquisitionBuilder | None = DEFAULT_LARGE_ACQ,
+        small_acq_func: str | AcquisitionBuilder | None = None,
         transfer_guard: bool = True,
+        guard_ratio: float = SCALEUP_GUARD_RATIO,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1370,10 +1398,13 @@ class ScaleUpOptimizer(_Facade):
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
             transfer_guard=transfer_guard,
+            guard_ratio=guard_ratio,
         )
-        if large_acq_func is not None:
-            resolve_acquisition(large_acq_func)
+        for where in (large_acq_func, small_acq_func):
+            if where is not None:
+                resolve_acquisition(where)
         self.large_acq_func = large_acq_func
+        self.small_acq_func = small_acq_func
         self.overhead: list[float] = []
         self._reserve = True
         self._finished = False
@@ -1453,7 +1484,9 @@ class ScaleUpOptimizer(_Facade):
             if not math.isnan(self.cost(s)) and committed + self.cost(s) + reserve <= self.budget
         }
         if affordable:
-            return engine.ask_scale(affordable, large_acq_func=self.large_acq_func)
+            return engine.ask_scale(
+                affordable, large_acq_func=self.large_acq_func, small_acq_func=self.small_acq_func
+            )
         return None if pending else self._finish()
 
     def _fits(self, scale: str, committed: float, pending: list[Any]) -> bool:

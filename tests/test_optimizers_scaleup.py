@@ -96,6 +96,22 @@ def test_guard_stops_paying_for_a_misleading_small_scale(small, expected):
     assert engine.transfer["uses_small_scale"] is (expected == "small")
 
 
+def test_recommendation_follows_the_guard():
+    """An anti-correlated small scale drags the shared model's optimum to x = 1 (it
+    even ranks the worst large run, 0.9, first); the guard recommends from the
+    large-scale runs instead."""
+    xs = [i / 14 for i in range(15)]
+    recs = {}
+    for guard in (False, True):
+        engine = Engine(SPACE, acq_func="MF-MES", random_state=0, transfer_guard=guard)
+        engine.tell_many([[x] for x in xs], [-_forrester([x]) for x in xs], "small")
+        for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
+            engine.tell([x], _forrester([x]), "large")
+        recs[guard] = (engine.recommend()[0], engine.recommend(evaluated_only=True)[0])
+    assert recs[False][1] == 0.9 and recs[False][0] > 0.9
+    assert recs[True][1] == 0.7 and abs(recs[True][0] - 0.757) < 0.1
+
+
 def test_ask_scale_with_one_scale_and_bad_input():
     engine = _warm_engine()
     point, scale = engine.ask_scale({"large": 3.0})
@@ -112,6 +128,37 @@ def test_ask_scale_large_point_from_another_acquisition():
     engine = _warm_engine()
     point, scale = engine.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func="qNEI")
     assert scale == "large" and tuple(point) != (0.2,)
+
+
+def test_ask_scale_small_point_from_another_acquisition():
+    own, _ = _warm_engine().ask_scale({"small": 1.0, "large": 1000.0})
+    point, scale = _warm_engine().ask_scale({"small": 1.0, "large": 1000.0}, small_acq_func="EI")
+    reference = _warm_engine()
+    reference.acq_func = "EI"
+    assert scale == "small"
+    assert point[0] == pytest.approx(reference.ask("small")[0], abs=1e-6)
+    assert abs(point[0] - own[0]) > 1e-2
+
+
+def test_guard_ratio_sets_how_much_better_the_large_only_model_must_be():
+    """A small scale unrelated to Forrester: the large-only model predicts the large
+    runs somewhat better (LOO error ratio about 0.75), enough at ratio 1, not at 0.5."""
+    xs = [i / 14 for i in range(15)]
+    for ratio, uses_small in ((0.5, True), (1.0, False)):
+        engine = Engine(SPACE, random_state=0, transfer_guard=True, guard_ratio=ratio)
+        engine.tell_many([[x] for x in xs], [10 * (x - 0.9) ** 2 for x in xs], "small")
+        for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
+            engine.tell([x], _forrester([x]), "large")
+        engine.recommend()
+        assert engine.transfer["uses_small_scale"] is uses_small
+        assert 0.5 < engine.transfer["loo_large"] / engine.transfer["loo_shared"] < 1.0
+
+
+def test_guard_ratio_is_checked():
+    assert Engine(SPACE, guard_ratio=1.0).guard_ratio == 1.0
+    for bad in (0.0, 1.5, True, "0.5"):
+        with pytest.raises(DataError, match="guard_ratio"):
+            Engine(SPACE, guard_ratio=bad)
 
 
 # ---------------------------------------------------------------------- ScaleUpOptimizer

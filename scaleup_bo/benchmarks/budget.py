@@ -30,7 +30,7 @@ import numpy as np
 
 from scaleup_bo.benchmarks.baselines import large_only
 from scaleup_bo.benchmarks.problems import PROBLEMS
-from scaleup_bo.benchmarks.runner import load, run_benchmark, save
+from scaleup_bo.benchmarks.runner import load, run_benchmark, save, wtl
 
 __all__ = [
     "COST_LARGE",
@@ -227,16 +227,16 @@ def format_cost_tables(data: dict[str, Any]) -> str:
         ratio = _median(c) / _median(d) if _median(d) > 0 else math.nan
         summary.append(
             f"{problem:14s}{target:>12.4g}{_fmt_reach(reach, budget):>16s}"
-            f"{_wtl(a, b):>14s}{ratio:>14.3g}"
+            f"{wtl(a, b):>14s}{ratio:>14.3g}{wtl(c, d):>12s}"
         )
     lines.append(
         "\nsummary: cost at which scaleup_cost's median regret reaches two_stage's final "
         "median; W/T/L of scaleup_cost at 70% cost vs two_stage at 100%; "
-        "scaleup_cost / large_only median at 100% cost"
+        "scaleup_cost / large_only median, and W/T/L, at 100% cost"
     )
     lines.append(
         f"{'problem':14s}{'two_stage':>12s}{'reached at':>16s}{'W/T/L @70%':>14s}"
-        f"{'vs large_only':>14s}"
+        f"{'vs large_only':>14s}{'W/T/L':>12s}"
     )
     lines += summary
     return "\n".join(lines)
@@ -254,13 +254,6 @@ def _cost_to_reach(
 
 def _fmt_reach(cost: float, budget: float) -> str:
     return "never" if math.isinf(cost) else f"{cost:.4g} ({cost / budget:.0%})"
-
-
-def _wtl(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6) -> str:
-    tie = np.isclose(a, b, rtol=rtol, atol=1e-12) | (np.isinf(a) & np.isinf(b))
-    wins = int(np.sum((a < b) & ~tie))
-    losses = int(np.sum((a > b) & ~tie))
-    return f"{wins}/{len(a) - wins - losses}/{losses}"
 
 
 def plot_cost(data: dict[str, Any], path: str | Path | None = None) -> Any:

@@ -129,9 +129,11 @@ def _curves(
     return np.array([regret_curve(runs[s]["values"], opt, n) for s in seeds]).reshape(-1, n)
 
 
-def _wtl(a: np.ndarray, b: np.ndarray) -> str:
-    """Wins/ties/losses of ``a`` against ``b`` (paired; ties within 1e-6 + 0.1%)."""
-    tol = 1e-6 + 1e-3 * np.abs(b)
+def wtl(a: np.ndarray, b: np.ndarray) -> str:
+    """Wins/ties/losses of ``a`` against ``b`` (paired; ties within 1e-6 + 0.1%; two
+    ``inf`` tie, a finite value beats ``inf``)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    tol = np.where(np.isfinite(b), 1e-6 + 1e-3 * np.abs(b), 0.0)
     wins, losses = int(np.sum(a < b - tol)), int(np.sum(a > b + tol))
     return f"{wins}/{len(a) - wins - losses}/{losses}"
 
@@ -165,14 +167,16 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
         for method in methods:
             c = _curves(data, problem, method)
             cells = [_cell(c[:, k - 1]) for k in ks]
-            wtl = ""
+            record = ""
             if runs.get(reference) and method != reference:
                 common = [s for s in runs[method] if s in runs[reference]]
                 a = _curves(data, problem, method, seeds=common)[:, n - 1]
-                wtl = _wtl(a, _curves(data, problem, reference, seeds=common)[:, n - 1])
+                record = wtl(a, _curves(data, problem, reference, seeds=common)[:, n - 1])
             overhead = [s for r in runs[method].values() for s in r["overhead"]]
             oh = f"{statistics.median(overhead):.2f}" if overhead else "-"
-            lines.append(f"{method:<14}" + "".join(f"{x:>30}" for x in cells) + f"{wtl:>20}{oh:>8}")
+            lines.append(
+                f"{method:<14}" + "".join(f"{x:>30}" for x in cells) + f"{record:>20}{oh:>8}"
+            )
     lines += _summary(data, reference)
     lines += _moonshot(data, reference)
     return "\n".join(lines)
@@ -212,7 +216,7 @@ def _summary(data: dict[str, Any], reference: str) -> list[str]:
         top = top_k_verdict = ""
         if runs.get("top_k"):
             t = _curves(data, problem, "top_k", seeds=common)[:, n - 1]
-            top = _wtl(a, t)
+            top = wtl(a, t)
             top_k_verdict = "yes" if np.median(a) < np.median(t) else "no"
         rows.append(
             f"{problem:<14}{ref:>12.4g}{best:>14}{others[best]:>12.4g}{p:>10.3f}"
@@ -242,7 +246,7 @@ def _moonshot(data: dict[str, Any], reference: str) -> list[str]:
         a = _curves(data, problem, reference, seeds=common)[:, n - 1]
         b = _curves(data, problem, "skopt_large", n=4 * n, seeds=common)[:, -1]
         verdict = "yes" if np.median(a) <= np.median(b) else "no"
-        rows.append(f"{problem:<14}{_cell(a):>30}{_cell(b):>30}{_wtl(a, b):>10}{verdict:>9}")
+        rows.append(f"{problem:<14}{_cell(a):>30}{_cell(b):>30}{wtl(a, b):>10}{verdict:>9}")
     if not rows:
         return []
     head = f"{'problem':<14}{reference + ' k=' + str(n):>30}{'skopt_large k=' + str(4 * n):>30}"
