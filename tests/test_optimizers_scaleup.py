@@ -76,6 +76,16 @@ def _forrester(p):
     return (6 * p[0] - 2) ** 2 * math.sin(12 * p[0] - 4)
 
 
+def _forrester_engine(small, **kwargs):
+    """15 small runs of ``small`` on a grid, 5 large runs of Forrester."""
+    engine = Engine(SPACE, acq_func="MF-MES", random_state=0, **kwargs)
+    xs = [i / 14 for i in range(15)]
+    engine.tell_many([[x] for x in xs], [small([x]) for x in xs], "small")
+    for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
+        engine.tell([x], _forrester([x]), "large")
+    return engine
+
+
 @pytest.mark.parametrize(
     ("small", "expected"),
     [
@@ -84,12 +94,7 @@ def _forrester(p):
     ],
 )
 def test_guard_stops_paying_for_a_misleading_small_scale(small, expected):
-    engine = Engine(SPACE, acq_func="MF-MES", random_state=0, transfer_guard=True,
-                    acq_func_kwargs={"num_candidates": 200})  # fmt: skip
-    xs = [i / 14 for i in range(15)]
-    engine.tell_many([[x] for x in xs], [small([x]) for x in xs], "small")
-    for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
-        engine.tell([x], _forrester([x]), "large")
+    engine = _forrester_engine(small, transfer_guard=True, acq_func_kwargs={"num_candidates": 200})
     # Small runs are 1000x cheaper: only the guard can make a large run worth it.
     _, scale = engine.ask_scale({"small": 1.0, "large": 1000.0}, large_acq_func="qNEI")
     assert scale == expected
@@ -100,13 +105,9 @@ def test_recommendation_follows_the_guard():
     """An anti-correlated small scale drags the shared model's optimum to x = 1 (it
     even ranks the worst large run, 0.9, first); the guard recommends from the
     large-scale runs instead."""
-    xs = [i / 14 for i in range(15)]
     recs = {}
     for guard in (False, True):
-        engine = Engine(SPACE, acq_func="MF-MES", random_state=0, transfer_guard=guard)
-        engine.tell_many([[x] for x in xs], [-_forrester([x]) for x in xs], "small")
-        for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
-            engine.tell([x], _forrester([x]), "large")
+        engine = _forrester_engine(lambda p: -_forrester(p), transfer_guard=guard)
         recs[guard] = (engine.recommend()[0], engine.recommend(evaluated_only=True)[0])
     assert recs[False][1] == 0.9 and recs[False][0] > 0.9
     assert recs[True][1] == 0.7 and abs(recs[True][0] - 0.757) < 0.1
@@ -143,12 +144,10 @@ def test_ask_scale_small_point_from_another_acquisition():
 def test_guard_ratio_sets_how_much_better_the_large_only_model_must_be():
     """A small scale unrelated to Forrester: the large-only model predicts the large
     runs somewhat better (LOO error ratio about 0.75), enough at ratio 1, not at 0.5."""
-    xs = [i / 14 for i in range(15)]
     for ratio, uses_small in ((0.5, True), (1.0, False)):
-        engine = Engine(SPACE, random_state=0, transfer_guard=True, guard_ratio=ratio)
-        engine.tell_many([[x] for x in xs], [10 * (x - 0.9) ** 2 for x in xs], "small")
-        for x in [0.1, 0.3, 0.5, 0.7, 0.9]:
-            engine.tell([x], _forrester([x]), "large")
+        engine = _forrester_engine(
+            lambda p: 10 * (p[0] - 0.9) ** 2, transfer_guard=True, guard_ratio=ratio
+        )
         engine.recommend()
         assert engine.transfer["uses_small_scale"] is uses_small
         assert 0.5 < engine.transfer["loo_large"] / engine.transfer["loo_shared"] < 1.0
