@@ -589,13 +589,21 @@ class Engine:
     def _small_is_misleading(self, seed: int) -> bool:
         """With ``transfer_guard``: whether the guard drops the small scale now (then no
         small-scale run is worth its cost either)."""
-        if not self.transfer_guard:
+        if not self.transfer_guard or self._model_for("large", seed) is None:
             return False
+        return self.transfer.get("uses_small_scale") is False
+
+    def _model_for(self, scale: str, seed: int) -> tuple[Any, Tensor, Tensor] | None:
+        """The fitted model that predicts ``scale``, with its training data: the shared
+        model, or at large scale with ``transfer_guard`` the guard's choice (see
+        :meth:`_guard`). ``None`` when no model can be fitted yet."""
         model = self.fit(seed=seed)
         if model is None:
-            return False
-        self._guard(model, *self.training_data(), seed)
-        return self.transfer.get("uses_small_scale") is False
+            return None
+        train_X, train_Y = self.training_data()
+        if scale == "large" and self.transfer_guard:
+            return self._guard(model, train_X, train_Y, seed)
+        return model, train_X, train_Y
 
     def _choose_scale(self, costs: dict[str, float], seed: int) -> tuple[list[Any], str] | None:
         model = self.fit(seed=seed)
@@ -640,12 +648,10 @@ class Engine:
     def _propose(
         self, scale: str, seed: int, acq_func: str | AcquisitionBuilder | None = None
     ) -> list[Any] | None:
-        model = self.fit(seed=seed)
-        if model is None:
+        fitted = self._model_for(scale, seed)
+        if fitted is None:
             return None
-        train_X, train_Y = self.training_data()
-        if scale == "large" and self.transfer_guard:
-            model, train_X, train_Y = self._guard(model, train_X, train_Y, seed)
+        model, train_X, train_Y = fitted
         target = self.fidelity(scale)
         pending = self._encoded([p for p, s in self._pending if s == scale], target)
         context = AcquisitionContext.from_data(
@@ -813,11 +819,10 @@ class Engine:
         """
         seed = self._step_seed("large")
         with _seeded(seed):
-            model = self.fit(seed=seed)
-            if model is None:
+            fitted = self._model_for("large", seed)
+            if fitted is None:
                 return None
-            if self.transfer_guard:
-                model, _, _ = self._guard(model, *self.training_data(), seed)
+            model = fitted[0]
             candidates = [list(t.params) for t in self.history.at("large", ok_only=True)]
             if not evaluated_only:
                 acqf = PosteriorMean(model)
