@@ -218,3 +218,20 @@ def test_regret_at_cost_reads_the_best_large_value_within_the_cost():
     assert regret_at_cost(trace, 0.5, 5.0) == 2.5
     assert regret_at_cost(trace, 0.5, 9.99) == 2.5
     assert regret_at_cost(trace, 0.5, 10.0) == 0.5
+
+
+def test_benchmark_scaleup_bo_method_is_what_large_scale_optimizer_runs():
+    # The benchmark drives the engine itself (to time each proposal); it must stay the
+    # library's LargeScaleOptimizer with its defaults, or the tables measure something else.
+    from scaleup_bo import LargeScaleOptimizer
+    from scaleup_bo.benchmarks.baselines import scaleup_bo
+
+    problem = PROBLEMS["forrester"]
+    X = SearchSpace(problem.space()).sample(6, seed=3)
+    Y = [problem.small(p) for p in X]
+    stage = scaleup_bo(problem, X, Y, n_large=4, seed=7)
+    opt = LargeScaleOptimizer(
+        problem.large, problem.space(), best_params=X[int(np.argmin(Y))], X_iters_small=X,
+        Y_iters_small=Y, n_steps=3, random_state=7,
+    )  # fmt: skip
+    assert stage.values == list(opt.Y_iters)
