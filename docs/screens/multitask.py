@@ -1,0 +1,124 @@
+"""Screen: a MultiTaskGP (which learns a per-scale mean, variance and noise, hence a scale
+factor between the scales) as the large-scale model of the two-stage pipeline.
+
+Not part of the library: it reproduces the README table "MultiTaskGP as the large-scale
+model". Each run is the benchmark's ``scaleup_bo`` method (the stored small stage of
+``docs/benchmark_results.json``, the small winner first, then qNEI, 11 large-scale runs)
+with one change: from the third large-scale run on, each proposal uses
+
+- ``default``: the shared ``SingleTaskMultiFidelityGP`` (the library, unchanged);
+- ``mt``: ``MultiTaskGP(output_tasks=[1])`` on the same data (fidelity column mapped to
+  the task index: small 0, large 1; BoTorch's default priors);
+- ``loo``: whichever of the two has the lower leave-one-out squared error on the
+  large-scale points, chosen again at every step;
+- ``mll``: whichever has the higher log marginal likelihood of all points.
+
+Usage (one-thread processes, at most two at a time on 2 cores)::
+
+    OMP_NUM_THREADS=1 python docs/screens/multitask.py mt forrester,mixed_shift 0,1,2,3,4 out.jsonl
+
+Each line of ``out.jsonl``: problem, seed, mode, and the best large-scale value and its regret
+after k = 1..11 large-scale runs (``digits_mlp`` has no known optimum: its regret is NaN).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import MultiTaskGP
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
+from scaleup_bo.benchmarks.problems import PROBLEMS
+from scaleup_bo.benchmarks.runner import load
+from scaleup_bo.model import LARGE_FIDELITY, loo_predictions
+from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
+
+MIN_LARGE = 3
+
+
+def fit_multitask(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> MultiTaskGP:
+    X = train_X.clone()
+    X[:, -1] = (X[:, -1] == LARGE_FIDELITY).to(X.dtype)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1])
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model.eval()
+
+
+def loo_error(model, rows: torch.Tensor) -> float:
+    """Leave-one-out squared error on ``rows`` for any exact GP (per-task noise included)."""
+    X, y = model.train_inputs[0], model.train_targets
+    with torch.no_grad():
+        prior = model.forward(X)
+        K_inv = torch.cholesky_inverse(
+            torch.linalg.cholesky(model.likelihood(prior, X).covariance_matrix)
+        )
+        loo = y - (K_inv @ (y - prior.mean)) / torch.diagonal(K_inv)
+    scale = model.outcome_transform.stdvs.reshape(())
+    return float((((loo - y) * scale)[rows] ** 2).mean())
+
+
+def log_marginal_likelihood(model) -> float:
+    X, y = model.train_inputs[0], model.train_targets
+    with torch.no_grad():
+        return float(model.likelihood(model.forward(X), X).log_prob(y))
+
+
+class ScreenEngine(Engine):
+    mode = "default"
+
+    def _model_for(self, scale, seed):
+        base = super()._model_for(scale, seed)
+        if scale != "large" or base is None or self.mode == "default":
+            return base
+        shared, X, Y = base
+        large = X[:, -1] == LARGE_FIDELITY
+        if int(large.sum()) < MIN_LARGE or bool(large.all()):
+            return base
+        mt = fit_multitask(X, Y, seed)
+        if self.mode == "mt":
+            use = True
+        elif self.mode == "loo":
+            mean, _, observed = loo_predictions(shared)
+            use = loo_error(mt, large) < float(((mean - observed)[large] ** 2).mean())
+        else:
+            use = log_marginal_likelihood(mt) > log_marginal_likelihood(shared)
+        return (mt, X, Y) if use else base
+
+
+def main(mode: str, problems: str, seeds: str, out: str) -> None:
+    warnings.filterwarnings("ignore")
+    stages = load("docs/benchmark_results.json")["small"]
+    with open(out, "a") as f:
+        for name in problems.split(","):
+            problem = PROBLEMS[name]
+            for seed in map(int, seeds.split(",")):
+                X, Y = stages[name][str(seed)]["X"], stages[name][str(seed)]["Y"]
+                engine = ScreenEngine(
+                    problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ
+                )
+                engine.mode = mode
+                engine.tell_many(X, Y, "small")
+                values = _engine_loop(engine, problem, _best_small(X, Y), 11).values
+                best = [min(values[: k + 1]) for k in range(11)]
+                regret = [problem.regret(v) for v in best]
+                record = {
+                    "problem": name,
+                    "seed": seed,
+                    "mode": mode,
+                    "regret": regret,
+                    "best": best,
+                }
+                f.write(json.dumps(record))
+                f.write("\n")
+                print(name, seed, mode, f"{regret[-1]:.3g}", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
