@@ -5,6 +5,10 @@ the fidelity column, appended last: the small scale at ``small_fidelity`` (< 1),
 the large scale, the target, at ``1.0``. Outcomes are standardized and the noise
 is inferred. The model sees ``-y`` (BoTorch maximizes); that negation is done by the
 engine, once.
+
+An alternative model of the same data predicts the large scale when asked for
+(``multitask=True``): a ``MultiTaskGP`` with the small scale as task 0 and the large one
+as task 1, which learns a mean, a variance (so a scale factor) and a noise per scale.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 from botorch.exceptions.errors import ModelFittingError
 from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import SingleTaskMultiFidelityGP
+from botorch.models import MultiTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch import settings
 from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -30,6 +34,7 @@ __all__ = [
     "DEFAULT_SMALL_FIDELITY",
     "KERNELS",
     "LARGE_FIDELITY",
+    "LARGE_MODELS",
     "build_model",
     "fit_model",
     "loo_predictions",
@@ -54,14 +59,23 @@ MAX_CHOLESKY_SIZE = 5000
 #: Fidelity kernels the shared model can use.
 KERNELS: tuple[str, ...] = ("linear_truncated", "downsampling")
 
+LargeModel = Literal["shared", "multitask"]
+#: Models that can predict the large scale: the shared multi-fidelity GP, or a
+#: ``MultiTaskGP`` of the same data (see :func:`build_model`).
+LARGE_MODELS: tuple[str, ...] = ("shared", "multitask")
+
 # Numerical failures of a fit. torch's LinAlgError (a failed Cholesky) is a RuntimeError;
 # other RuntimeErrors are caught too but logged with their traceback, so a real bug shows.
 _FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError)
 
 
 def build_model(
-    train_X: Tensor, train_Y: Tensor, *, kernel: Kernel = "linear_truncated"
-) -> SingleTaskMultiFidelityGP:
+    train_X: Tensor,
+    train_Y: Tensor,
+    *,
+    kernel: Kernel = "linear_truncated",
+    multitask: bool = False,
+) -> SingleTaskMultiFidelityGP | MultiTaskGP:
     """Build (not fit) the shared model.
 
     Args:
@@ -69,9 +83,14 @@ def build_model(
         train_Y: ``n x 1`` tensor of values to maximize (``-y``).
         kernel: ``"linear_truncated"`` (BoTorch's default multi-fidelity kernel) or
             ``"downsampling"`` (faster to fit).
+        multitask: Build a ``MultiTaskGP(output_tasks=[1])`` instead (``kernel`` unused):
+            the fidelity column becomes the task index (the large scale, fidelity 1.0,
+            is task 1; every smaller fidelity task 0), BoTorch's default kernel and
+            priors. It predicts the large scale at inputs whose last column is 1.0
+            (its training inputs hold the task index, not the fidelity).
 
     Returns:
-        An unfitted ``SingleTaskMultiFidelityGP`` with a ``Standardize`` outcome transform.
+        An unfitted model with a ``Standardize`` outcome transform.
     """
     if kernel not in KERNELS:
         raise DataError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
@@ -86,6 +105,12 @@ def build_model(
         # BoTorch does not check this; fidelities outside [0, 1] give NaN covariances.
         raise DataError("training inputs must lie in the unit cube [0, 1].")
     fidelity_column = train_X.shape[-1] - 1
+    if multitask:
+        X = train_X.clone()
+        X[:, -1] = (X[:, -1] == LARGE_FIDELITY).to(X.dtype)
+        if X[:, -1].unique().numel() < 2:
+            raise DataError("a multi-task model needs points at both scales.")
+        return MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InputDataWarning)
         return SingleTaskMultiFidelityGP(
@@ -105,7 +130,8 @@ def fit_model(
     seed: int = 0,
     attempts: int = 2,
     max_fit_points: int = MAX_FIT_POINTS,
-) -> SingleTaskMultiFidelityGP | None:
+    multitask: bool = False,
+) -> SingleTaskMultiFidelityGP | MultiTaskGP | None:
     """Build and fit the shared model, never raising on a numerical failure.
 
     Each attempt builds a fresh model and fits it with ``fit_gpytorch_mll`` (which
@@ -122,6 +148,7 @@ def fit_model(
         max_fit_points: Larger data sets have their hyperparameters fitted on a
             random subset of this size (all points of the highest fidelity kept, up to
             half of it); the returned model conditions on every point.
+        multitask: Fit the ``MultiTaskGP`` alternative (see :func:`build_model`).
 
     Returns:
         The fitted model in eval mode, or ``None``.
@@ -131,11 +158,13 @@ def fit_model(
         with torch.random.fork_rng():
             torch.manual_seed(seed + attempt)
             try:
-                model = build_model(train_X, train_Y, kernel=kernel)
+                model = build_model(train_X, train_Y, kernel=kernel, multitask=multitask)
                 fitted = model
                 if train_X.shape[0] > max_fit_points:
                     rows = _fit_subset(train_X, max_fit_points)
-                    fitted = build_model(train_X[rows], train_Y[rows], kernel=kernel)
+                    fitted = build_model(
+                        train_X[rows], train_Y[rows], kernel=kernel, multitask=multitask
+                    )
                 mll = ExactMarginalLogLikelihood(fitted.likelihood, fitted)
                 with warnings.catch_warnings(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
                     warnings.simplefilter("ignore", InputDataWarning)
@@ -178,7 +207,9 @@ def _fit_subset(train_X: Tensor, size: int) -> Tensor:
     return torch.sort(torch.cat([top, rest])).values
 
 
-def loo_predictions(model: SingleTaskMultiFidelityGP) -> tuple[Tensor, Tensor, Tensor]:
+def loo_predictions(
+    model: SingleTaskMultiFidelityGP | MultiTaskGP,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Leave-one-out predictions of every training point.
 
     Closed form for a fitted exact GP (hyperparameters kept, each point predicted
@@ -195,10 +226,15 @@ def loo_predictions(model: SingleTaskMultiFidelityGP) -> tuple[Tensor, Tensor, T
     X = model.train_inputs[0]
     y = model.train_targets
     with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-        K = model.covar_module(X).to_dense()
-        noise = model.likelihood.noise.reshape(-1).expand(X.shape[0])
-        K_inv = torch.cholesky_inverse(torch.linalg.cholesky(K + torch.diag(noise)))
-        alpha = K_inv @ (y - model.mean_module(X))
+        if isinstance(model, MultiTaskGP):  # per-task means and noises
+            prior = model.forward(X)
+            K_noisy, prior_mean = model.likelihood(prior, X).covariance_matrix, prior.mean
+        else:
+            K = model.covar_module(X).to_dense()
+            noise = model.likelihood.noise.reshape(-1).expand(X.shape[0])
+            K_noisy, prior_mean = K + torch.diag(noise), model.mean_module(X)
+        K_inv = torch.cholesky_inverse(torch.linalg.cholesky(K_noisy))
+        alpha = K_inv @ (y - prior_mean)
         d = torch.diagonal(K_inv)
         mean, var = y - alpha / d, 1.0 / d
         shift = model.outcome_transform.means.reshape(())

@@ -52,8 +52,10 @@ from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
     KERNELS,
     LARGE_FIDELITY,
+    LARGE_MODELS,
     MAX_CHOLESKY_SIZE,
     Kernel,
+    LargeModel,
     fit_model,
     loo_predictions,
 )
@@ -66,6 +68,9 @@ logger = logging.getLogger("scaleup_bo")
 
 #: Large-scale points needed before the negative-transfer guard compares models.
 GUARD_MIN_LARGE = 4
+#: With ``large_model="multitask"``: large-scale points needed before the MultiTaskGP
+#: proposes (the screen's setting: the first runs come from the shared model).
+MULTITASK_MIN_LARGE = 3
 #: The guard drops the small scale only when the large-only model's leave-one-out
 #: error is below this fraction of the shared model's: a wrong switch costs a wild
 #: exploratory run (a GP on a few points), a wrong stay costs little.
@@ -132,6 +137,13 @@ class Engine:
         guard_ratio: The guard drops the small scale when the large-only model's
             leave-one-out error is below this fraction of the shared model's
             (default ``GUARD_RATIO`` = 0.5; 1.0: whichever model predicts better).
+        large_model: The model behind large-scale proposals and :meth:`recommend`:
+            ``"shared"`` (default, the multi-fidelity GP) or ``"multitask"``, a
+            ``MultiTaskGP`` of the same data that learns a mean, variance (scale factor)
+            and noise per scale, used once ``MULTITASK_MIN_LARGE`` large-scale points
+            exist. It was ~100x better on the benchmark's two mixed problems, whose
+            large scale is the small one shifted, scaled and offset, and worse on the
+            continuous ones (README, "Choosing the defaults").
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -160,6 +172,7 @@ class Engine:
         transfer_points: int = 1,
         transfer_guard: bool = False,
         guard_ratio: float = GUARD_RATIO,
+        large_model: LargeModel = "shared",
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -174,6 +187,9 @@ class Engine:
         if kernel not in KERNELS:
             raise DataError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
         self.kernel: Kernel = kernel
+        if large_model not in LARGE_MODELS:
+            raise DataError(f"large_model must be one of {LARGE_MODELS}, got {large_model!r}.")
+        self.large_model: LargeModel = large_model
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
@@ -212,6 +228,7 @@ class Engine:
                 "random_state": self.random_state,
                 "small_fidelity": self.small_fidelity,
                 "kernel": self.kernel,
+                "large_model": self.large_model,
                 "acq_func": acq_func if isinstance(acq_func, str) else repr(acq_func),
             }
         )
@@ -236,8 +253,10 @@ class Engine:
             raise DataError(f"guard_ratio must be a number in (0, 1], got {guard_ratio!r}.")
         self.guard_ratio = float(guard_ratio)
         self.transfer_points = _check_count("transfer_points", transfer_points)
-        self._large_model: Any = None
-        self._large_model_size = -1
+        self._large_only: Any = None
+        self._large_only_size = -1
+        self._multitask: Any = None
+        self._multitask_size = -1
         #: The last large-scale proposal's model choice (see :meth:`_guard`).
         self.transfer: dict[str, Any] = {}
         #: The last :meth:`ask_scale` decision: the chosen scale and the acquisition
@@ -596,14 +615,29 @@ class Engine:
     def _model_for(self, scale: str, seed: int) -> tuple[Any, Tensor, Tensor] | None:
         """The fitted model that predicts ``scale``, with its training data: the shared
         model, or at large scale with ``transfer_guard`` the guard's choice (see
-        :meth:`_guard`). ``None`` when no model can be fitted yet."""
+        :meth:`_guard`), and with ``large_model="multitask"`` the MultiTaskGP in place of
+        the shared model. ``None`` when no model can be fitted yet."""
         model = self.fit(seed=seed)
         if model is None:
             return None
         train_X, train_Y = self.training_data()
+        if scale == "large" and self.large_model == "multitask":
+            model = self._fit_multitask(train_X, train_Y, seed) or model
         if scale == "large" and self.transfer_guard:
             return self._guard(model, train_X, train_Y, seed)
         return model, train_X, train_Y
+
+    def _fit_multitask(self, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
+        """The MultiTaskGP of ``large_model="multitask"`` (cached until the next tell), or
+        ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (or no
+        small-scale ones) exist, or when it cannot be fitted."""
+        large = int((train_X[:, -1] == LARGE_FIDELITY).sum())
+        if large < MULTITASK_MIN_LARGE or large == train_X.shape[0]:
+            return None
+        if self._multitask_size != len(self.history):
+            self._multitask = fit_model(train_X, train_Y, seed=seed, multitask=True)
+            self._multitask_size = len(self.history)
+        return self._multitask
 
     def _choose_scale(self, costs: dict[str, float], seed: int) -> tuple[list[Any], str] | None:
         model = self.fit(seed=seed)
@@ -772,17 +806,17 @@ class Engine:
         if n_large < GUARD_MIN_LARGE or n_large == train_X.shape[0]:
             self.transfer = {}
             return model, train_X, train_Y
-        if self._large_model_size != len(self.history):
-            self._large_model = fit_model(
+        if self._large_only_size != len(self.history):
+            self._large_only = fit_model(
                 train_X[large], train_Y[large], kernel=self.kernel, seed=seed
             )
-            self._large_model_size = len(self.history)
-        if self._large_model is None:
+            self._large_only_size = len(self.history)
+        if self._large_only is None:
             self.transfer = {}
             return model, train_X, train_Y
         try:
             shared = _loo_error(model, large)
-            alone = _loo_error(self._large_model, slice(None))
+            alone = _loo_error(self._large_only, slice(None))
         except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the shared model
             logger.warning("transfer guard skipped: %s", exc)
             self.transfer = {}
@@ -795,7 +829,7 @@ class Engine:
         )  # fmt: skip
         if use_small:
             return model, train_X, train_Y
-        return self._large_model, train_X[large], train_Y[large]
+        return self._large_only, train_X[large], train_Y[large]
 
     @property
     def model(self) -> Any:
@@ -1162,6 +1196,9 @@ class LargeScaleOptimizer(_Facade):
             small-scale configurations from distinct basins (``best_params`` first);
             see :class:`Engine`.
         transfer_guard: Negative-transfer guard; see :class:`Engine`.
+        large_model: ``"shared"`` (default) or ``"multitask"``: a ``MultiTaskGP``, which
+            learns a scale factor between the scales, proposes from the third
+            large-scale run on; see :class:`Engine`.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1199,6 +1236,7 @@ class LargeScaleOptimizer(_Facade):
         callback: Callable[[Trial], Any] | None = None,
         transfer_points: int = 1,
         transfer_guard: bool = False,
+        large_model: LargeModel = "shared",
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1260,6 +1298,7 @@ class LargeScaleOptimizer(_Facade):
             executor=executor,
             transfer_points=transfer_points,
             transfer_guard=transfer_guard,
+            large_model=large_model,
         )  # fmt: skip
 
 
@@ -1323,6 +1362,8 @@ class ScaleUpOptimizer(_Facade):
         guard_ratio: How much better the large-only model must predict (its LOO
             error below this fraction of the shared model's; default 1.0 here, plain
             model selection; ``Engine``'s default is 0.5).
+        large_model: ``"shared"`` (default) or ``"multitask"``: the model behind the
+            large-scale points and the recommendation; see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1367,6 +1408,7 @@ class ScaleUpOptimizer(_Facade):
         small_acq_func: str | AcquisitionBuilder | None = None,
         transfer_guard: bool = True,
         guard_ratio: float = SCALEUP_GUARD_RATIO,
+        large_model: LargeModel = "shared",
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1404,6 +1446,7 @@ class ScaleUpOptimizer(_Facade):
             executor=executor,
             transfer_guard=transfer_guard,
             guard_ratio=guard_ratio,
+            large_model=large_model,
         )
         for where in (large_acq_func, small_acq_func):
             if where is not None:

@@ -137,3 +137,63 @@ def test_large_data_fit_hyperparameters_on_a_subset_keeping_every_large_point(mo
             assert torch.allclose(hyper[key], value), key
     # All-large data: the subset is all large points, not half of them.
     assert len(model_module._fit_subset(X[20:], 4)) == 4
+
+
+def _scaled_data():
+    """Large = 3 x small + 2: many small points, three large ones."""
+    xs = torch.linspace(0, 1, 15, dtype=torch.float64).unsqueeze(-1)
+    xl = torch.tensor([[0.2], [0.5], [0.8]], dtype=torch.float64)
+    X = torch.cat(
+        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
+    )
+    return X, torch.cat([torch.sin(6 * xs), 3 * torch.sin(6 * xl) + 2])
+
+
+def test_multitask_model_learns_a_scale_factor_the_shared_model_cannot():
+    from botorch.models import MultiTaskGP
+
+    X, Y = _scaled_data()
+    grid = torch.linspace(0, 1, 41, dtype=torch.float64).unsqueeze(-1)
+    at_large = torch.cat([grid, torch.ones_like(grid)], -1)
+    errors = {}
+    for multitask in (False, True):
+        model = fit_model(X, Y, seed=0, multitask=multitask)
+        assert isinstance(model, MultiTaskGP) is multitask
+        with torch.no_grad():
+            pred = model.posterior(at_large).mean
+        errors[multitask] = float((pred - (3 * torch.sin(6 * grid) + 2)).pow(2).mean().sqrt())
+    # Measured: 0.003 against 1.04 (the shared model cannot scale the small function).
+    assert errors[True] < 0.05 < 0.5 < errors[False]
+
+
+def test_multitask_model_needs_both_scales():
+    X, Y = _scaled_data()
+    with pytest.raises(DataError, match="both scales"):
+        build_model(X[:15], Y[:15], multitask=True)
+
+
+def test_loo_predictions_of_the_multitask_model_leave_each_point_out():
+    from scaleup_bo.model import loo_predictions
+
+    X, Y = _scaled_data()
+    X, Y = (
+        torch.cat([X, torch.tensor([[0.35, 1.0]], dtype=torch.float64)]),
+        torch.cat([Y, 3 * torch.sin(torch.tensor([[2.1]], dtype=torch.float64)) + 2]),
+    )
+    model = fit_model(X, Y, seed=0, multitask=True)
+    mean, var, observed = loo_predictions(model)
+    assert torch.allclose(observed, Y.squeeze(-1))
+    n = X.shape[0]
+    for i in (0, 7, n - 2, n - 1):  # small and large points
+        keep = torch.arange(n) != i
+        other = build_model(X[keep], Y[keep], multitask=True)
+        other.load_state_dict(model.state_dict())
+        y_std = (Y[keep] - model.outcome_transform.means) / model.outcome_transform.stdvs
+        other.set_train_data(targets=y_std.squeeze(-1), strict=False)
+        other.eval()
+        task = X[i : i + 1].clone()
+        task[:, -1] = float(X[i, -1] == 1.0)
+        with torch.no_grad():
+            post = other.posterior(task, observation_noise=True)
+        assert mean[i].item() == pytest.approx(post.mean.item(), rel=1e-6)
+        assert var[i].item() == pytest.approx(post.variance.item(), rel=1e-6)

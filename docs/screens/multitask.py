@@ -8,16 +8,23 @@ with one change: from the third large-scale run on, each proposal uses
 
 - ``default``: the shared ``SingleTaskMultiFidelityGP`` (the library, unchanged);
 - ``mt``: ``MultiTaskGP(output_tasks=[1])`` on the same data (fidelity column mapped to
-  the task index: small 0, large 1; BoTorch's default priors);
+  the task index: small 0, large 1; BoTorch's default priors): the library's
+  ``large_model="multitask"`` (the same model as ``fit_multitask`` below, bit for bit);
 - ``loo``: whichever of the two has the lower leave-one-out squared error on the
   large-scale points, chosen again at every step;
-- ``mll``: whichever has the higher log marginal likelihood of all points.
+- ``mll``: whichever has the higher log marginal likelihood of all points;
+- ``stgp``: ``SingleTaskGP`` on the same data, the fidelity an ordinary input (BoTorch's
+  default kernel and priors, no per-scale parameters);
+- ``sequential``: whichever predicted the large-scale runs better before seeing them (the
+  squared error of each model fitted at one step on the large-scale values that arrived at
+  the next, summed over the run; from two such predictions on).
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 
     OMP_NUM_THREADS=1 python docs/screens/multitask.py mt forrester,mixed_shift 0,1,2,3,4 out.jsonl
 
-Each line of ``out.jsonl``: problem, seed, mode, and the best large-scale value and its regret
+Each line of ``out.jsonl``: problem, seed, mode, the seconds each proposal took (overhead), and
+the best large-scale value and its regret
 after k = 1..11 large-scale runs (``digits_mlp`` has no known optimum: its regret is NaN).
 """
 
@@ -29,7 +36,7 @@ import warnings
 
 import torch
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import MultiTaskGP
+from botorch.models import MultiTaskGP, SingleTaskGP
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
@@ -47,6 +54,16 @@ def fit_multitask(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> Mu
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1])
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model.eval()
+
+
+def fit_single_task(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> SingleTaskGP:
+    """BoTorch's default GP (RBF, dimension-scaled lengthscale prior), the fidelity an
+    ordinary input: the MultiTaskGP's kernel and priors without its per-scale parameters."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = SingleTaskGP(train_X, train_Y)
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
     return model.eval()
 
@@ -73,18 +90,45 @@ def log_marginal_likelihood(model) -> float:
 class ScreenEngine(Engine):
     mode = "default"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.previous = None  # (number of large points, shared model, multitask model)
+        self.errors = {"shared": [], "mt": []}
+
+    def _score_previous(self, X, Y, large):
+        """Squared error of each model fitted at the previous step on the large-scale
+        points that arrived since (a genuine out-of-sample test)."""
+        if self.previous is None:
+            return
+        n_before, shared, mt = self.previous
+        rows = torch.nonzero(large).reshape(-1)[n_before:]
+        if not rows.numel():
+            return
+        with torch.no_grad():
+            for name, model in (("shared", shared), ("mt", mt)):
+                mean = model.posterior(X[rows]).mean.reshape(-1)
+                self.errors[name] += ((mean - Y[rows].reshape(-1)) ** 2).tolist()
+
     def _model_for(self, scale, seed):
         base = super()._model_for(scale, seed)
-        if scale != "large" or base is None or self.mode == "default":
+        if scale != "large" or base is None or self.mode in ("default", "mt"):
             return base
         shared, X, Y = base
         large = X[:, -1] == LARGE_FIDELITY
+        if self.mode == "sequential" and int(large.sum()) >= 1 and not bool(large.all()):
+            self._score_previous(X, Y, large)
+            mt = fit_multitask(X, Y, seed)
+            self.previous = (int(large.sum()), shared, mt)
+            n = len(self.errors["mt"])
+            if n >= MIN_LARGE - 1 and sum(self.errors["mt"]) < sum(self.errors["shared"]):
+                return mt, X, Y
+            return base
         if int(large.sum()) < MIN_LARGE or bool(large.all()):
             return base
+        if self.mode == "stgp":
+            return fit_single_task(X, Y, seed), X, Y
         mt = fit_multitask(X, Y, seed)
-        if self.mode == "mt":
-            use = True
-        elif self.mode == "loo":
+        if self.mode == "loo":
             mean, _, observed = loo_predictions(shared)
             use = loo_error(mt, large) < float(((mean - observed)[large] ** 2).mean())
         else:
@@ -101,11 +145,15 @@ def main(mode: str, problems: str, seeds: str, out: str) -> None:
             for seed in map(int, seeds.split(",")):
                 X, Y = stages[name][str(seed)]["X"], stages[name][str(seed)]["Y"]
                 engine = ScreenEngine(
-                    problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ
+                    problem.space(),
+                    random_state=seed,
+                    acq_func=DEFAULT_LARGE_ACQ,
+                    large_model="multitask" if mode == "mt" else "shared",
                 )
                 engine.mode = mode
                 engine.tell_many(X, Y, "small")
-                values = _engine_loop(engine, problem, _best_small(X, Y), 11).values
+                result = _engine_loop(engine, problem, _best_small(X, Y), 11)
+                values = result.values
                 best = [min(values[: k + 1]) for k in range(11)]
                 regret = [problem.regret(v) for v in best]
                 record = {
@@ -114,6 +162,7 @@ def main(mode: str, problems: str, seeds: str, out: str) -> None:
                     "mode": mode,
                     "regret": regret,
                     "best": best,
+                    "overhead": result.overhead,
                 }
                 f.write(json.dumps(record))
                 f.write("\n")
