@@ -9,7 +9,7 @@ with one change: from the third large-scale run on, each proposal uses
 - ``default``: the shared ``SingleTaskMultiFidelityGP`` (the library, unchanged);
 - ``mt``: ``MultiTaskGP(output_tasks=[1])`` on the same data (fidelity column mapped to
   the task index: small 0, large 1; BoTorch's default priors): the library's
-  ``large_model="multitask"`` (the same model as ``fit_multitask`` below, bit for bit);
+  ``large_model="multitask"`` (``fit_model(..., multitask=True)``);
 - ``loo``: whichever of the two has the lower leave-one-out squared error on the
   large-scale points, chosen again at every step;
 - ``mll``: whichever has the higher log marginal likelihood of all points;
@@ -36,26 +36,16 @@ import warnings
 
 import torch
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import MultiTaskGP, SingleTaskGP
+from botorch.models import SingleTaskGP
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
 from scaleup_bo.benchmarks.problems import PROBLEMS
 from scaleup_bo.benchmarks.runner import load
-from scaleup_bo.model import LARGE_FIDELITY, loo_predictions
-from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
+from scaleup_bo.model import LARGE_FIDELITY, fit_model
+from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine, _loo_error
 
 MIN_LARGE = 3
-
-
-def fit_multitask(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> MultiTaskGP:
-    X = train_X.clone()
-    X[:, -1] = (X[:, -1] == LARGE_FIDELITY).to(X.dtype)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1])
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-    return model.eval()
 
 
 def fit_single_task(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> SingleTaskGP:
@@ -66,19 +56,6 @@ def fit_single_task(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> 
         model = SingleTaskGP(train_X, train_Y)
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
     return model.eval()
-
-
-def loo_error(model, rows: torch.Tensor) -> float:
-    """Leave-one-out squared error on ``rows`` for any exact GP (per-task noise included)."""
-    X, y = model.train_inputs[0], model.train_targets
-    with torch.no_grad():
-        prior = model.forward(X)
-        K_inv = torch.cholesky_inverse(
-            torch.linalg.cholesky(model.likelihood(prior, X).covariance_matrix)
-        )
-        loo = y - (K_inv @ (y - prior.mean)) / torch.diagonal(K_inv)
-    scale = model.outcome_transform.stdvs.reshape(())
-    return float((((loo - y) * scale)[rows] ** 2).mean())
 
 
 def log_marginal_likelihood(model) -> float:
@@ -117,7 +94,7 @@ class ScreenEngine(Engine):
         large = X[:, -1] == LARGE_FIDELITY
         if self.mode == "sequential" and int(large.sum()) >= 1 and not bool(large.all()):
             self._score_previous(X, Y, large)
-            mt = fit_multitask(X, Y, seed)
+            mt = fit_model(X, Y, seed=seed, multitask=True)
             self.previous = (int(large.sum()), shared, mt)
             n = len(self.errors["mt"])
             if n >= MIN_LARGE - 1 and sum(self.errors["mt"]) < sum(self.errors["shared"]):
@@ -127,10 +104,9 @@ class ScreenEngine(Engine):
             return base
         if self.mode == "stgp":
             return fit_single_task(X, Y, seed), X, Y
-        mt = fit_multitask(X, Y, seed)
+        mt = fit_model(X, Y, seed=seed, multitask=True)
         if self.mode == "loo":
-            mean, _, observed = loo_predictions(shared)
-            use = loo_error(mt, large) < float(((mean - observed)[large] ** 2).mean())
+            use = _loo_error(mt, large) < _loo_error(shared, large)
         else:
             use = log_marginal_likelihood(mt) > log_marginal_likelihood(shared)
         return (mt, X, Y) if use else base
