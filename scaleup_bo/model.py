@@ -226,15 +226,12 @@ def loo_predictions(
     X = model.train_inputs[0]
     y = model.train_targets
     with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-        if isinstance(model, MultiTaskGP):  # per-task means and noises
-            prior = model.forward(X)
-            K_noisy, prior_mean = model.likelihood(prior, X).covariance_matrix, prior.mean
-        else:
-            K = model.covar_module(X).to_dense()
-            noise = model.likelihood.noise.reshape(-1).expand(X.shape[0])
-            K_noisy, prior_mean = K + torch.diag(noise), model.mean_module(X)
+        # The prior at the training inputs plus the likelihood's noise (per task for
+        # the MultiTaskGP): the same for every exact GP.
+        prior = model.forward(X)
+        K_noisy = model.likelihood(prior, X).covariance_matrix
         K_inv = torch.cholesky_inverse(torch.linalg.cholesky(K_noisy))
-        alpha = K_inv @ (y - prior_mean)
+        alpha = K_inv @ (y - prior.mean)
         d = torch.diagonal(K_inv)
         mean, var = y - alpha / d, 1.0 / d
         shift = model.outcome_transform.means.reshape(())

@@ -242,8 +242,9 @@ class Engine:
                 error=trial.error,
             )
         self._pending: list[tuple[tuple[Any, ...], str]] = []
-        self._model: Any = None
-        self._model_size = -1
+        # Fitted models by name ("shared", "large_only", "multitask"), each with the
+        # history size it was fitted at: refitted once per tell (see _cached).
+        self._fits: dict[str, tuple[int, Any]] = {}
         if not isinstance(transfer_guard, bool):
             raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
         self.transfer_guard = transfer_guard
@@ -253,10 +254,6 @@ class Engine:
             raise DataError(f"guard_ratio must be a number in (0, 1], got {guard_ratio!r}.")
         self.guard_ratio = float(guard_ratio)
         self.transfer_points = _check_count("transfer_points", transfer_points)
-        self._large_only: Any = None
-        self._large_only_size = -1
-        self._multitask: Any = None
-        self._multitask_size = -1
         #: The last large-scale proposal's model choice (see :meth:`_guard`).
         self.transfer: dict[str, Any] = {}
         #: The last :meth:`ask_scale` decision: the chosen scale and the acquisition
@@ -634,10 +631,18 @@ class Engine:
         large = int((train_X[:, -1] == LARGE_FIDELITY).sum())
         if large < MULTITASK_MIN_LARGE or large == train_X.shape[0]:
             return None
-        if self._multitask_size != len(self.history):
-            self._multitask = fit_model(train_X, train_Y, seed=seed, multitask=True)
-            self._multitask_size = len(self.history)
-        return self._multitask
+        return self._cached(
+            "multitask", lambda: fit_model(train_X, train_Y, seed=seed, multitask=True)
+        )
+
+    def _cached(self, name: str, fit: Callable[[], Any]) -> Any:
+        """The model ``name``, from ``fit()`` once per history size (so refitted after
+        every tell, reused within a step)."""
+        size, model = self._fits.get(name, (-1, None))
+        if size != len(self.history):
+            model = fit()
+            self._fits[name] = (len(self.history), model)
+        return model
 
     def _choose_scale(self, costs: dict[str, float], seed: int) -> tuple[list[Any], str] | None:
         model = self.fit(seed=seed)
@@ -777,16 +782,17 @@ class Engine:
             The fitted ``SingleTaskMultiFidelityGP``, or ``None`` when there is no data
             or fitting failed (the failure is logged).
         """
-        if self._model_size == len(self.history):
-            return self._model
-        train_X, train_Y = self.training_data()
-        if train_X.shape[0] == 0:
-            return None
-        self._model = fit_model(
-            train_X, train_Y, kernel=self.kernel, seed=self.random_state if seed is None else seed
-        )
-        self._model_size = len(self.history)
-        return self._model
+
+        def fit_shared() -> Any:
+            train_X, train_Y = self.training_data()
+            if train_X.shape[0] == 0:
+                return None
+            return fit_model(
+                train_X, train_Y, kernel=self.kernel,
+                seed=self.random_state if seed is None else seed,
+            )  # fmt: skip
+
+        return self._cached("shared", fit_shared)
 
     def _guard(
         self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int
@@ -806,17 +812,16 @@ class Engine:
         if n_large < GUARD_MIN_LARGE or n_large == train_X.shape[0]:
             self.transfer = {}
             return model, train_X, train_Y
-        if self._large_only_size != len(self.history):
-            self._large_only = fit_model(
-                train_X[large], train_Y[large], kernel=self.kernel, seed=seed
-            )
-            self._large_only_size = len(self.history)
-        if self._large_only is None:
+        large_only = self._cached(
+            "large_only",
+            lambda: fit_model(train_X[large], train_Y[large], kernel=self.kernel, seed=seed),
+        )
+        if large_only is None:
             self.transfer = {}
             return model, train_X, train_Y
         try:
             shared = _loo_error(model, large)
-            alone = _loo_error(self._large_only, slice(None))
+            alone = _loo_error(large_only, slice(None))
         except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the shared model
             logger.warning("transfer guard skipped: %s", exc)
             self.transfer = {}
@@ -829,12 +834,12 @@ class Engine:
         )  # fmt: skip
         if use_small:
             return model, train_X, train_Y
-        return self._large_only, train_X[large], train_Y[large]
+        return large_only, train_X[large], train_Y[large]
 
     @property
     def model(self) -> Any:
         """The shared model as last fitted (``None`` before the first fit)."""
-        return self._model
+        return self._fits.get("shared", (-1, None))[1]
 
     @property
     def journal(self) -> Journal | None:

@@ -43,9 +43,9 @@ from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
 from scaleup_bo.benchmarks.problems import PROBLEMS
 from scaleup_bo.benchmarks.runner import load
 from scaleup_bo.model import LARGE_FIDELITY, fit_model
-from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine, _loo_error
+from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, MULTITASK_MIN_LARGE, Engine, _loo_error
 
-MIN_LARGE = 3
+MIN_LARGE = MULTITASK_MIN_LARGE
 
 
 def fit_single_task(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> SingleTaskGP:
