@@ -563,6 +563,10 @@ class Engine:
             small_acq_func: The same for small-scale points (e.g. ``"EI"`` at the
                 small fidelity, as in the two-stage pipeline's small stage).
 
+        Until ``transfer_points`` large-scale trials exist, a step that chooses the
+        large scale runs the best small-scale configurations there, as :meth:`ask`
+        does (the small winner first).
+
         Returns:
             ``(params, scale)``; the point is pending at that scale until told.
         """
@@ -591,7 +595,11 @@ class Engine:
                 elif "large" in costs:
                     choice = (None, "large")
                 where = {"small": small_acq_func, "large": large_acq_func}
-                if choice is not None and where[choice[1]] is not None:
+                transfer = self._ask_transfer() if choice and choice[1] == "large" else None
+                if transfer is not None:
+                    # The first large-scale runs re-run the small winners, as ask("large").
+                    choice = (transfer, "large")
+                elif choice is not None and where[choice[1]] is not None:
                     point = self._propose(choice[1], seed, acq_func=where[choice[1]])
                     choice = choice if point is None else (point, choice[1])
         if choice is None or choice[0] is None:
@@ -1319,7 +1327,9 @@ class ScaleUpOptimizer(_Facade):
     multi-fidelity acquisition (default
     ``"MF-MES"``, multi-fidelity max-value entropy search: information about the
     large-scale optimum per unit of cost) pick the scale and the point of each next
-    run, as long as the budget allows. The cost of one large-scale run is held back
+    run, as long as the budget allows. The first large-scale run is the small-scale
+    winner at that time, as in the two-stage pipeline (the acquisition decides when).
+    The cost of one large-scale run is held back
     for the end: the best large-scale point under the shared model is evaluated at
     large scale if it has not been (if it has, the reserve is spent on one more
     model-chosen run). The constructor runs the optimization when both objectives are

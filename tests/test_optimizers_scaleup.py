@@ -131,6 +131,26 @@ def test_ask_scale_large_point_from_another_acquisition():
     assert scale == "large" and tuple(point) != (0.2,)
 
 
+def test_ask_scale_first_large_run_is_the_small_winner():
+    """Like ask("large") and the two-stage pipeline: the first large-scale run re-runs
+    the best small-scale configuration (``transfer_points``), whichever acquisition
+    chose the large scale; then the acquisitions take over."""
+    for large_acq in ("qNEI", None):
+        engine = Engine(SPACE, acq_func="MF-MES", random_state=0, **FAST)
+        for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
+            engine.tell([x], small_f([x]), "small")
+        point, scale = engine.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func=large_acq)
+        assert (point, scale) == ([0.2], "large")
+        engine.tell(point, large_f(point), "large")
+        point, scale = engine.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func=large_acq)
+        assert scale == "large" and point != [0.2]
+    model_first = Engine(SPACE, acq_func="MF-MES", random_state=0, transfer_points=0, **FAST)
+    for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
+        model_first.tell([x], small_f([x]), "small")
+    point, scale = model_first.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func="qNEI")
+    assert scale == "large" and point != [0.2]
+
+
 def test_ask_scale_small_point_from_another_acquisition():
     own, _ = _warm_engine().ask_scale({"small": 1.0, "large": 1000.0})
     point, scale = _warm_engine().ask_scale({"small": 1.0, "large": 1000.0}, small_acq_func="EI")
