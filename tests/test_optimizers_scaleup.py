@@ -35,12 +35,16 @@ def mixed_large(p):
     return (p[0] - 0.4) ** 2 + (0.0 if p[1] == "a" else 0.3)
 
 
-def _warm_engine(**kwargs):
-    engine = Engine(
-        SPACE, acq_func="MF-MES", random_state=0, acq_func_kwargs={"num_candidates": 200}, **kwargs
-    )
+def _small_engine(**kwargs):
+    """An MF-MES engine told five small-scale points (winner: 0.2), none at large scale."""
+    engine = Engine(SPACE, acq_func="MF-MES", random_state=0, **FAST, **kwargs)
     for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
         engine.tell([x], small_f([x]), "small")
+    return engine
+
+
+def _warm_engine(**kwargs):
+    engine = _small_engine(**kwargs)
     engine.tell([0.2], large_f([0.2]), "large")
     return engine
 
@@ -136,18 +140,15 @@ def test_ask_scale_first_large_run_is_the_small_winner():
     the best small-scale configuration (``transfer_points``), whichever acquisition
     chose the large scale; then the acquisitions take over."""
     for large_acq in ("qNEI", None):
-        engine = Engine(SPACE, acq_func="MF-MES", random_state=0, **FAST)
-        for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
-            engine.tell([x], small_f([x]), "small")
+        engine = _small_engine()
         point, scale = engine.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func=large_acq)
         assert (point, scale) == ([0.2], "large")
         engine.tell(point, large_f(point), "large")
         point, scale = engine.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func=large_acq)
         assert scale == "large" and point != [0.2]
-    model_first = Engine(SPACE, acq_func="MF-MES", random_state=0, transfer_points=0, **FAST)
-    for x in [0.05, 0.2, 0.45, 0.7, 0.95]:
-        model_first.tell([x], small_f([x]), "small")
-    point, scale = model_first.ask_scale({"small": 1000.0, "large": 1.0}, large_acq_func="qNEI")
+    point, scale = _small_engine(transfer_points=0).ask_scale(
+        {"small": 1000.0, "large": 1.0}, large_acq_func="qNEI"
+    )
     assert scale == "large" and point != [0.2]
 
 

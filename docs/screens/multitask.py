@@ -30,18 +30,14 @@ after k = 1..11 large-scale runs (``digits_mlp`` has no known optimum: its regre
 
 from __future__ import annotations
 
-import json
 import sys
-import warnings
 
 import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from two_stage import run_screen
 
-from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
-from scaleup_bo.benchmarks.problems import PROBLEMS
-from scaleup_bo.benchmarks.runner import load
 from scaleup_bo.model import LARGE_FIDELITY, fit_model
 from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, MULTITASK_MIN_LARGE, Engine, _loo_error
 
@@ -113,36 +109,17 @@ class ScreenEngine(Engine):
 
 
 def main(mode: str, problems: str, seeds: str, out: str) -> None:
-    warnings.filterwarnings("ignore")
-    stages = load("docs/benchmark_results.json")["small"]
-    with open(out, "a") as f:
-        for name in problems.split(","):
-            problem = PROBLEMS[name]
-            for seed in map(int, seeds.split(",")):
-                X, Y = stages[name][str(seed)]["X"], stages[name][str(seed)]["Y"]
-                engine = ScreenEngine(
-                    problem.space(),
-                    random_state=seed,
-                    acq_func=DEFAULT_LARGE_ACQ,
-                    large_model="multitask" if mode == "mt" else "shared",
-                )
-                engine.mode = mode
-                engine.tell_many(X, Y, "small")
-                result = _engine_loop(engine, problem, _best_small(X, Y), 11)
-                values = result.values
-                best = [min(values[: k + 1]) for k in range(11)]
-                regret = [problem.regret(v) for v in best]
-                record = {
-                    "problem": name,
-                    "seed": seed,
-                    "mode": mode,
-                    "regret": regret,
-                    "best": best,
-                    "overhead": result.overhead,
-                }
-                f.write(json.dumps(record))
-                f.write("\n")
-                print(name, seed, mode, f"{regret[-1]:.3g}", flush=True)
+    def make_engine(problem, seed):
+        engine = ScreenEngine(
+            problem.space(),
+            random_state=seed,
+            acq_func=DEFAULT_LARGE_ACQ,
+            large_model="multitask" if mode == "mt" else "shared",
+        )
+        engine.mode = mode
+        return engine
+
+    run_screen(mode, problems, seeds, out, make_engine)
 
 
 if __name__ == "__main__":

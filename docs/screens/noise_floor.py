@@ -22,54 +22,34 @@ proposal took, and the best large-scale value and its regret after k = 1..11 lar
 
 from __future__ import annotations
 
-import json
 import sys
-import warnings
 
 import botorch.models.utils.gpytorch_modules as modules
+from two_stage import run_screen
 
-from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
-from scaleup_bo.benchmarks.problems import PROBLEMS
-from scaleup_bo.benchmarks.runner import load
 from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
 
 
 def main(mode: str, problems: str, seeds: str, out: str) -> None:
-    warnings.filterwarnings("ignore")
     floor, _, rest = mode.partition(":")
     acq, _, guard = rest.partition(":")
     # Read by BoTorch's likelihood factory when a model is built, so this sets the floor
     # of every model fitted from here on.
     modules.MIN_INFERRED_NOISE_LEVEL = float(floor)
-    stages = load("docs/benchmark_results.json")["small"]
-    with open(out, "a") as f:
-        for name in problems.split(","):
-            problem = PROBLEMS[name]
-            for seed in map(int, seeds.split(",")):
-                X, Y = stages[name][str(seed)]["X"], stages[name][str(seed)]["Y"]
-                engine = Engine(
-                    problem.space(),
-                    random_state=seed,
-                    acq_func=acq or DEFAULT_LARGE_ACQ,
-                    transfer_guard=guard == "guard",
-                )
-                engine.tell_many(X, Y, "small")
-                result = _engine_loop(engine, problem, _best_small(X, Y), 11)
-                best = [min(result.values[: k + 1]) for k in range(11)]
-                regret = [problem.regret(v) for v in best]
-                noise = float(engine.model.likelihood.noise) if engine.model is not None else None
-                record = {
-                    "problem": name,
-                    "seed": seed,
-                    "mode": mode,
-                    "noise": noise,
-                    "regret": regret,
-                    "best": best,
-                    "overhead": result.overhead,
-                }
-                f.write(json.dumps(record) + "\n")
-                f.flush()
-                print(name, seed, mode, f"{regret[-1]:.3g}", f"noise={noise:.2g}", flush=True)
+
+    def make_engine(problem, seed):
+        return Engine(
+            problem.space(),
+            random_state=seed,
+            acq_func=acq or DEFAULT_LARGE_ACQ,
+            transfer_guard=guard == "guard",
+        )
+
+    def describe(engine):
+        model = engine.model
+        return {"noise": float(model.likelihood.noise) if model is not None else None}
+
+    run_screen(mode, problems, seeds, out, make_engine, describe)
 
 
 if __name__ == "__main__":

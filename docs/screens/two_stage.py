@@ -1,0 +1,54 @@
+"""The two-stage protocol that the screens of this folder vary (not part of the library).
+
+Each run is the benchmark's ``scaleup_bo`` method: the stored small stage of
+``docs/benchmark_results.json``, then 11 large-scale runs, the small winner first. A screen
+supplies the engine; every run appends one JSON line to ``out``: problem, seed, mode, the
+seconds each proposal took (overhead), the best large-scale value and its regret after
+k = 1..11 large-scale runs (``digits_mlp`` has no known optimum: its regret is NaN), and any
+fields the screen's ``describe`` adds.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
+from scaleup_bo.benchmarks.problems import PROBLEMS, Problem
+from scaleup_bo.benchmarks.runner import load
+from scaleup_bo.optimizers import Engine
+
+N_LARGE = 11
+
+
+def run_screen(
+    mode: str,
+    problems: str,
+    seeds: str,
+    out: str,
+    make_engine: Callable[[Problem, int], Engine],
+    describe: Callable[[Engine], dict[str, Any]] | None = None,
+) -> None:
+    """Run ``make_engine(problem, seed)`` through the protocol for every comma-separated
+    problem and seed, appending a record per run to ``out``."""
+    warnings.filterwarnings("ignore")
+    stages = load("docs/benchmark_results.json")["small"]
+    with open(out, "a") as f:
+        for name in problems.split(","):
+            problem = PROBLEMS[name]
+            for seed in map(int, seeds.split(",")):
+                X, Y = stages[name][str(seed)]["X"], stages[name][str(seed)]["Y"]
+                engine = make_engine(problem, seed)
+                engine.tell_many(X, Y, "small")
+                result = _engine_loop(engine, problem, _best_small(X, Y), N_LARGE)
+                best = [min(result.values[: k + 1]) for k in range(N_LARGE)]
+                regret = [problem.regret(v) for v in best]
+                extra = describe(engine) if describe is not None else {}
+                record = {"problem": name, "seed": seed, "mode": mode, **extra}
+                record.update(regret=regret, best=best, overhead=result.overhead)
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                shown = " ".join(f"{k}={v:.2g}" for k, v in extra.items() if v is not None)
+                print(name, seed, mode, f"{regret[-1]:.3g}", shown, flush=True)
