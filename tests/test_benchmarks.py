@@ -220,6 +220,52 @@ def test_regret_at_cost_reads_the_best_large_value_within_the_cost():
     assert regret_at_cost(trace, 0.5, 10.0) == 0.5
 
 
+def _reach_data(reach_costs, target_regrets, reached=0.0):
+    """Cost-benchmark results where seed i of scaleup_cost first reaches regret ``reached``
+    at ``reach_costs[i]`` (regret 9 before) and two_stage ends at ``target_regrets[i]``."""
+
+    def trace(points):
+        return {
+            "scale": ["large"] * len(points),
+            "cost": [c for c, _ in points],
+            "value": [v for _, v in points],
+            "overhead": [],
+        }
+
+    return {
+        "config": {"budget": 100.0, "cost_small": 1.0, "cost_large": 10.0,
+                   "optima": {"p": 0.0}},
+        "traces": {"p": {
+            "scaleup_cost": {str(i): trace([(5.0, 9.0), (c, reached)])
+                             for i, c in enumerate(reach_costs)},
+            "two_stage": {str(i): trace([(100.0, t)]) for i, t in enumerate(target_regrets)},
+            "large_only": {str(i): trace([(100.0, 1.0)]) for i in range(len(reach_costs))},
+        }},
+    }  # fmt: skip
+
+
+def test_reach_interval_bootstraps_the_cost_to_reach_over_seeds():
+    from scaleup_bo.benchmarks.budget import format_cost_tables, reach_interval
+
+    # Identical seeds: no uncertainty, the interval is the point.
+    assert reach_interval(_reach_data([40.0] * 5, [0.5] * 5), "p") == (40.0, 40.0, 40.0)
+    # Spread seeds: the point is the median seed's cost; the interval brackets it
+    # and stays within the seeds' range.
+    costs = [20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0]
+    point, lo, hi = reach_interval(_reach_data(costs, [0.5] * 9), "p", n_boot=500)
+    assert point == 60.0
+    assert 20.0 <= lo < point < hi <= 95.0
+    # Half the seeds never reach the target: the upper end is "never".
+    costs = [20.0, 30.0, 40.0, 1000.0, 1000.0, 1000.0]
+    point, lo, hi = reach_interval(_reach_data(costs, [0.5] * 6), "p")
+    assert lo <= 40.0 and math.isinf(hi)
+    # A seed-resampled target too: two_stage's own spread widens the interval.
+    wide = reach_interval(_reach_data([50.0] * 5, [0.0, 0.0, 0.5, 0.5, 0.5], 0.3), "p")
+    assert wide[:2] == (50.0, 50.0) and math.isinf(wide[2])
+    text = format_cost_tables(_reach_data([40.0] * 5, [0.5] * 5))
+    assert "90% interval" in text and "40 (40%)" in text and "[40%, 40%]" in text
+
+
 def test_benchmark_scaleup_bo_method_is_what_large_scale_optimizer_runs():
     # The benchmark drives the engine itself (to time each proposal); it must stay the
     # library's LargeScaleOptimizer with its defaults, or the tables measure something else.

@@ -219,23 +219,30 @@ def format_cost_tables(data: dict[str, Any]) -> str:
                 + f"{(np.median(over) if over else math.nan):8.2f}"
             )  # fmt: skip
         target = _median(_regrets(view, problem, "two_stage", budget))
-        reach = _cost_to_reach(view, problem, "scaleup_cost", target, budget)
+        reach, low, high = reach_interval(view, problem)
+        interval = (
+            "["
+            + ", ".join("never" if math.isinf(c) else f"{c / budget:.0%}" for c in (low, high))
+            + "]"
+        )
         a = _regrets(view, problem, "scaleup_cost", 0.7 * budget)
         b = _regrets(view, problem, "two_stage", budget)
         c = _regrets(view, problem, "scaleup_cost", budget)
         d = _regrets(view, problem, "large_only", budget)
         ratio = _median(c) / _median(d) if _median(d) > 0 else math.nan
         summary.append(
-            f"{problem:14s}{target:>12.4g}{_fmt_reach(reach, budget):>16s}"
+            f"{problem:14s}{target:>12.4g}{_fmt_reach(reach, budget):>16s}{interval:>16s}"
             f"{wtl(a, b):>14s}{ratio:>14.3g}{wtl(c, d):>12s}"
         )
     lines.append(
         "\nsummary: cost at which scaleup_cost's median regret reaches two_stage's final "
-        "median; W/T/L of scaleup_cost at 70% cost vs two_stage at 100%; "
+        "median, with a 90% seed-bootstrap interval (both methods' seeds resampled); "
+        "W/T/L of scaleup_cost at 70% cost vs two_stage at 100%; "
         "scaleup_cost / large_only median, and W/T/L, at 100% cost"
     )
     lines.append(
-        f"{'problem':14s}{'two_stage':>12s}{'reached at':>16s}{'W/T/L @70%':>14s}"
+        f"{'problem':14s}{'two_stage':>12s}{'reached at':>16s}{'90% interval':>16s}"
+        f"{'W/T/L @70%':>14s}"
         f"{'vs large_only':>14s}{'W/T/L':>12s}"
     )
     lines += summary
@@ -250,6 +257,49 @@ def _cost_to_reach(
         if _median(_regrets(data, problem, method, float(c))) <= target:
             return float(c)
     return math.inf
+
+
+def reach_interval(
+    data: dict[str, Any],
+    problem: str,
+    method: str = "scaleup_cost",
+    *,
+    n_boot: int = 2000,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """The cost at which ``method``'s median regret reaches two_stage's final median, and
+    a seed-bootstrap interval for it.
+
+    Both medians come from a handful of seeds, so the cost to reach is uncertain: each
+    of ``n_boot`` replicates resamples the seeds of the two methods (independently, with
+    replacement) and recomputes it on the same 1%-of-budget grid as the point estimate.
+
+    Returns:
+        ``(point, low, high)``: the estimate and the ``level`` percentile interval of the
+        replicates (``inf`` where the target is not reached within the budget).
+    """
+    budget = data["config"]["budget"]
+    grid = np.linspace(0, budget, 101)[1:]
+    runs = data["traces"][problem]
+    optimum = data["config"]["optima"][problem]
+    curves = np.array([
+        [regret_at_cost(runs[method][s], optimum, float(c)) for c in grid]
+        for s in sorted(runs[method], key=int)
+    ])  # fmt: skip
+    finals = _regrets(data, problem, "two_stage", budget)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(curves), size=(n_boot, len(curves)))
+    picks = rng.integers(0, len(finals), size=(n_boot, len(finals)))
+    medians = _quartiles(curves[rows], axis=1)[1]  # n_boot x grid
+    targets = _quartiles(finals[picks], axis=1)[1]
+    hit = medians <= targets[:, None]
+    reach = np.where(hit.any(axis=1), grid[hit.argmax(axis=1)], np.inf)
+    tail = (1.0 - level) / 2.0
+    point = _cost_to_reach(data, problem, method, _median(finals), budget)
+    low = float(np.quantile(reach, tail, method="lower"))
+    high = float(np.quantile(reach, 1.0 - tail, method="higher"))
+    return point, low, high
 
 
 def _fmt_reach(cost: float, budget: float) -> str:
