@@ -14,8 +14,11 @@ as task 1, which learns a mean, a variance (so a scale factor) and a noise per s
 from __future__ import annotations
 
 import logging
+import math
 import warnings
-from typing import Literal
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Literal
 
 import torch
 from botorch.exceptions.errors import ModelFittingError
@@ -24,7 +27,9 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import MultiTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch import settings
+from gpytorch.kernels import MaternKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import GammaPrior, LogNormalPrior
 from linear_operator.utils.errors import NanError, NotPSDError
 from torch import Tensor
 
@@ -36,6 +41,7 @@ __all__ = [
     "LARGE_FIDELITY",
     "LARGE_MODELS",
     "build_model",
+    "design_kernel",
     "fit_model",
     "loo_predictions",
 ]
@@ -75,6 +81,7 @@ def build_model(
     *,
     kernel: Kernel = "linear_truncated",
     multitask: bool = False,
+    categorical_columns: Sequence[int] = (),
 ) -> SingleTaskMultiFidelityGP | MultiTaskGP:
     """Build (not fit) the shared model.
 
@@ -83,6 +90,11 @@ def build_model(
         train_Y: ``n x 1`` tensor of values to maximize (``-y``).
         kernel: ``"linear_truncated"`` (BoTorch's default multi-fidelity kernel) or
             ``"downsampling"`` (faster to fit).
+        categorical_columns: The one-hot columns of categorical dimensions (see
+            :attr:`scaleup_bo.space.SearchSpace.one_hot_columns`). With the
+            linear-truncated kernel, their lengthscales in the kernel both scales share
+            get BoTorch's dimension-scaled prior instead of ``Gamma(3, 6)`` (see
+            :func:`design_kernel`).
         multitask: Build a ``MultiTaskGP(output_tasks=[1])`` instead (``kernel`` unused):
             the fidelity column becomes the task index (the large scale, fidelity 1.0,
             is task 1; every smaller fidelity task 0), BoTorch's default kernel and
@@ -105,6 +117,12 @@ def build_model(
         # BoTorch does not check this; fidelities outside [0, 1] give NaN covariances.
         raise DataError("training inputs must lie in the unit cube [0, 1].")
     fidelity_column = train_X.shape[-1] - 1
+    categorical_columns = sorted(set(categorical_columns))
+    if any(not 0 <= c < fidelity_column for c in categorical_columns):
+        raise DataError(
+            f"categorical_columns must be design columns (0 to {fidelity_column - 1}), "
+            f"got {categorical_columns}."
+        )
     if multitask:
         X = train_X.clone()
         X[:, -1] = (X[:, -1] == LARGE_FIDELITY).to(X.dtype)
@@ -113,13 +131,59 @@ def build_model(
         return MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InputDataWarning)
-        return SingleTaskMultiFidelityGP(
+        model = SingleTaskMultiFidelityGP(
             train_X,
             train_Y,
             data_fidelities=[fidelity_column],
             linear_truncated=kernel == "linear_truncated",
             outcome_transform=Standardize(m=1),
         )
+    if kernel == "linear_truncated" and categorical_columns:
+        fidelity_kernel = model.covar_module.base_kernel.kernels[0]
+        fidelity_kernel.covar_module_unbiased = design_kernel(
+            fidelity_column, categorical_columns
+        ).to(train_X)
+    return model
+
+
+def design_kernel(d: int, categorical_columns: Sequence[int]) -> MaternKernel:
+    """The linear-truncated kernel's kernel of the design inputs (``k_0``, shared by both
+    scales) for a space with categorical dimensions.
+
+    BoTorch gives it a ``Gamma(3, 6)`` lengthscale prior (mean 0.5 in the unit cube) on
+    every column. Two categories of a one-hot block are always at distance ``sqrt(2)``, so
+    with lengthscales near 0.5 their correlation is about 0.06: each category is an almost
+    independent function, and the few large-scale runs cannot carry what one category
+    taught to another. Here the one-hot columns get the prior BoTorch's ``SingleTaskGP``
+    uses (``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))``, longer lengthscales as ``d``
+    grows); the numeric columns keep ``Gamma(3, 6)`` (README, "Choosing the defaults").
+
+    Args:
+        d: Number of design columns (without the fidelity).
+        categorical_columns: The one-hot columns among them.
+    """
+    kernel = MaternKernel(nu=2.5, ard_num_dims=d)
+    numeric = [c for c in range(d) if c not in set(categorical_columns)]
+    if numeric:
+        _column_prior(kernel, "lengthscale_prior", GammaPrior(3.0, 6.0), numeric)
+    prior = LogNormalPrior(math.sqrt(2) + math.log(d) / 2, math.sqrt(3))
+    _column_prior(kernel, "categorical_lengthscale_prior", prior, list(categorical_columns))
+    return kernel
+
+
+def _column_prior(kernel: MaternKernel, name: str, prior: Any, columns: list[int]) -> None:
+    """Register ``prior`` on the lengthscales of ``columns`` only (with the setter
+    BoTorch's fit uses to restart from prior samples)."""
+
+    def get(module: MaternKernel) -> Tensor:
+        return module.lengthscale[..., columns]
+
+    def set_(module: MaternKernel, value: Tensor) -> None:
+        full = module.lengthscale.detach().clone()
+        full[..., columns] = value.to(full)
+        module._set_lengthscale(full)
+
+    kernel.register_prior(name, prior, get, set_)
 
 
 def fit_model(
@@ -131,6 +195,7 @@ def fit_model(
     attempts: int = 2,
     max_fit_points: int = MAX_FIT_POINTS,
     multitask: bool = False,
+    categorical_columns: Sequence[int] = (),
 ) -> SingleTaskMultiFidelityGP | MultiTaskGP | None:
     """Build and fit the shared model, never raising on a numerical failure.
 
@@ -149,22 +214,24 @@ def fit_model(
             random subset of this size (all points of the highest fidelity kept, up to
             half of it); the returned model conditions on every point.
         multitask: Fit the ``MultiTaskGP`` alternative (see :func:`build_model`).
+        categorical_columns: One-hot columns (see :func:`build_model`).
 
     Returns:
         The fitted model in eval mode, or ``None``.
     """
+    build = partial(
+        build_model, kernel=kernel, multitask=multitask, categorical_columns=categorical_columns
+    )
     last_error: Exception | None = None
     for attempt in range(attempts):
         with torch.random.fork_rng():
             torch.manual_seed(seed + attempt)
             try:
-                model = build_model(train_X, train_Y, kernel=kernel, multitask=multitask)
+                model = build(train_X, train_Y)
                 fitted = model
                 if train_X.shape[0] > max_fit_points:
                     rows = _fit_subset(train_X, max_fit_points)
-                    fitted = build_model(
-                        train_X[rows], train_Y[rows], kernel=kernel, multitask=multitask
-                    )
+                    fitted = build(train_X[rows], train_Y[rows])
                 mll = ExactMarginalLogLikelihood(fitted.likelihood, fitted)
                 with warnings.catch_warnings(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
                     warnings.simplefilter("ignore", InputDataWarning)

@@ -798,6 +798,7 @@ class Engine:
             return fit_model(
                 train_X, train_Y, kernel=self.kernel,
                 seed=self.random_state if seed is None else seed,
+                categorical_columns=self.space.one_hot_columns,
             )  # fmt: skip
 
         return self._cached("shared", fit_shared)
@@ -820,9 +821,16 @@ class Engine:
         if n_large < GUARD_MIN_LARGE or n_large == train_X.shape[0]:
             self.transfer = {}
             return model, train_X, train_Y
+        columns = self.space.one_hot_columns
         large_only = self._cached(
             "large_only",
-            lambda: fit_model(train_X[large], train_Y[large], kernel=self.kernel, seed=seed),
+            lambda: fit_model(
+                train_X[large],
+                train_Y[large],
+                kernel=self.kernel,
+                seed=seed,
+                categorical_columns=columns,
+            ),
         )
         if large_only is None:
             self.transfer = {}

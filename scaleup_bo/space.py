@@ -174,6 +174,11 @@ class SearchSpace:
             if isinstance(d, Categorical)
         ]
 
+    @property
+    def one_hot_columns(self) -> list[int]:
+        """The encoded columns of every one-hot block (empty without categoricals)."""
+        return [start + i for start, width in self.categorical_blocks for i in range(width)]
+
     def integer_columns(self, max_values: int = 20) -> dict[int, list[float]]:
         """Encoded column of each Integer dimension -> the encoded values of its integers.
 

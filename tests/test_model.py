@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 import torch
@@ -197,3 +198,74 @@ def test_loo_predictions_of_the_multitask_model_leave_each_point_out():
             post = other.posterior(task, observation_noise=True)
         assert mean[i].item() == pytest.approx(post.mean.item(), rel=1e-6)
         assert var[i].item() == pytest.approx(post.variance.item(), rel=1e-6)
+
+
+def _categorical_data():
+    """f(x) = sin(6x) + 0.2 c for three categories c (one-hot columns 1-3): category 0
+    observed densely at the small scale and three times at the large one, categories 1
+    and 2 twice each at the small scale."""
+    rows, ys = [], []
+    for c, s, xs in [(0, 0.5, [i / 11 for i in range(12)]), (0, 1.0, [0.1, 0.5, 0.9])] + [
+        (c, 0.5, [0.2, 0.7]) for c in (1, 2)
+    ]:
+        for x in xs:
+            rows.append([x] + [float(c == k) for k in range(3)] + [s])
+            ys.append(math.sin(6 * x) + 0.2 * c)
+    X = torch.tensor(rows, dtype=torch.float64)
+    return X, torch.tensor(ys, dtype=torch.float64).unsqueeze(-1)
+
+
+def _design_lengthscales(model):
+    kernel = model.covar_module.base_kernel.kernels[0].covar_module_unbiased
+    return kernel.lengthscale.detach().reshape(-1)
+
+
+def test_one_hot_columns_get_their_own_lengthscale_prior():
+    from gpytorch.priors import GammaPrior, LogNormalPrior
+
+    X, Y = _categorical_data()
+    model = build_model(X, Y, categorical_columns=[1, 2, 3])
+    kernel = model.covar_module.base_kernel.kernels[0].covar_module_unbiased
+    priors = {
+        name: (prior, closure(kernel)) for name, _, prior, closure, _ in kernel.named_priors()
+    }
+    gamma, numeric = priors["lengthscale_prior"]
+    lognormal, one_hot = priors["categorical_lengthscale_prior"]
+    assert isinstance(gamma, GammaPrior) and numeric.shape[-1] == 1
+    assert isinstance(lognormal, LogNormalPrior) and one_hot.shape[-1] == 3
+    # BoTorch's dimension-scaled prior for the 4 design columns.
+    assert float(lognormal.loc) == pytest.approx(math.sqrt(2) + math.log(4) / 2)
+    # Without categorical columns, BoTorch's kernel is untouched: one Gamma(3, 6) prior.
+    plain = build_model(X, Y).covar_module.base_kernel.kernels[0].covar_module_unbiased
+    ((_, _, prior, closure, _),) = plain.named_priors()
+    assert isinstance(prior, GammaPrior) and closure(plain).shape[-1] == 4
+
+
+def test_categories_share_what_the_data_say_they_share():
+    # The same function in every category: the fitted one-hot lengthscales become long
+    # (the categories are correlated), while BoTorch's prior keeps them near 0.3-0.5,
+    # which makes each category an almost independent function.
+    X, Y = _categorical_data()
+    shared = _design_lengthscales(fit_model(X, Y, seed=0, categorical_columns=[1, 2, 3]))
+    plain = _design_lengthscales(fit_model(X, Y, seed=0))
+    assert (shared[1:] > 2.0).all() and shared[0] < 1.0
+    assert (plain[1:] < 1.0).all()
+
+
+def test_categorical_columns_must_be_design_columns():
+    X, Y = _categorical_data()
+    with pytest.raises(DataError, match="categorical_columns"):
+        build_model(X, Y, categorical_columns=[4])  # the fidelity column
+
+
+def test_fit_restarts_from_prior_samples_with_the_one_hot_prior():
+    # fit_gpytorch_mll's retries sample every prior with its setter; the sliced priors
+    # must set their own columns and leave the others.
+    from botorch.optim.utils import sample_all_priors
+
+    X, Y = _categorical_data()
+    model = build_model(X, Y, categorical_columns=[1, 2, 3])
+    torch.manual_seed(0)
+    sample_all_priors(model)
+    assert torch.isfinite(_design_lengthscales(model)).all()
+    assert _design_lengthscales(model).dtype == torch.float64

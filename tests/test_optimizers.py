@@ -646,3 +646,14 @@ def test_large_and_scaleup_optimizers_take_the_multitask_model(mixed_space):
         random_state=0, large_model="multitask",
     )  # fmt: skip
     assert scaleup.engine.large_model == "multitask" and scaleup.spent <= 12
+
+
+def test_engine_gives_the_one_hot_columns_their_own_lengthscale_prior(small_run):
+    # mixed_toy: lr, layers, a 3-way categorical (columns 2-4), dropout.
+    engine = Engine(mixed_toy_space(), random_state=0)
+    engine.tell_many(small_run.X_iters, small_run.Y_iters, "small")
+    kernel = engine.fit().covar_module.base_kernel.kernels[0].covar_module_unbiased
+    priors = {name: closure(kernel) for name, _, _, closure, _ in kernel.named_priors()}
+    assert priors["categorical_lengthscale_prior"].shape[-1] == 3
+    assert priors["lengthscale_prior"].shape[-1] == 3
+    assert engine.space.one_hot_columns == [2, 3, 4]
