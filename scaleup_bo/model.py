@@ -163,7 +163,8 @@ def design_kernel(d: int, categorical_columns: Sequence[int]) -> MaternKernel:
         categorical_columns: The one-hot columns among them.
     """
     kernel = MaternKernel(nu=2.5, ard_num_dims=d)
-    numeric = [c for c in range(d) if c not in set(categorical_columns)]
+    one_hot = set(categorical_columns)
+    numeric = [c for c in range(d) if c not in one_hot]
     if numeric:
         _column_prior(kernel, "lengthscale_prior", GammaPrior(3.0, 6.0), numeric)
     prior = LogNormalPrior(math.sqrt(2) + math.log(d) / 2, math.sqrt(3))

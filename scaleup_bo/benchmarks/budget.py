@@ -249,14 +249,11 @@ def format_cost_tables(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cost_to_reach(
-    data: dict[str, Any], problem: str, method: str, target: float, budget: float
-) -> float:
-    """Smallest cost (on a 1%-of-budget grid) where the method's median regret <= target."""
-    for c in np.linspace(0, budget, 101)[1:]:
-        if _median(_regrets(data, problem, method, float(c))) <= target:
-            return float(c)
-    return math.inf
+def _first_reach(grid: np.ndarray, medians: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The first cost of ``grid`` where a median regret curve (last axis) is at or below its
+    target, ``inf`` where it never is."""
+    hit = medians <= targets[..., None]
+    return np.where(hit.any(axis=-1), grid[hit.argmax(axis=-1)], np.inf)
 
 
 def reach_interval(
@@ -291,12 +288,11 @@ def reach_interval(
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(curves), size=(n_boot, len(curves)))
     picks = rng.integers(0, len(finals), size=(n_boot, len(finals)))
-    medians = _quartiles(curves[rows], axis=1)[1]  # n_boot x grid
-    targets = _quartiles(finals[picks], axis=1)[1]
-    hit = medians <= targets[:, None]
-    reach = np.where(hit.any(axis=1), grid[hit.argmax(axis=1)], np.inf)
+    reach = _first_reach(
+        grid, _quartiles(curves[rows], axis=1)[1], _quartiles(finals[picks], axis=1)[1]
+    )  # one cost per replicate
+    point = float(_first_reach(grid, _quartiles(curves, axis=0)[1], np.array(_median(finals))))
     tail = (1.0 - level) / 2.0
-    point = _cost_to_reach(data, problem, method, _median(finals), budget)
     low = float(np.quantile(reach, tail, method="lower"))
     high = float(np.quantile(reach, 1.0 - tail, method="higher"))
     return point, low, high
