@@ -44,6 +44,7 @@ __all__ = [
     "design_kernel",
     "fit_model",
     "loo_predictions",
+    "winsorize_targets",
 ]
 
 logger = logging.getLogger("scaleup_bo")
@@ -185,6 +186,20 @@ def _column_prior(kernel: MaternKernel, name: str, prior: Any, columns: list[int
         module._set_lengthscale(full)
 
     kernel.register_prior(name, prior, get, set_)
+
+
+def winsorize_targets(train_Y: Tensor) -> Tensor:
+    """Ax's winsorization of the bad tail: the targets the model may be fitted on instead
+    of ``train_Y`` (``-y``) when some runs diverge.
+
+    Values ``y`` above ``Q3 + 1.5 IQR`` of all observed values (both scales together) are
+    lowered to that cutoff; the others are unchanged, so the best point stays the best
+    and the units stay the objective's. With fewer than 4 values, unchanged.
+    """
+    if train_Y.shape[0] < 4:
+        return train_Y
+    q1, q3 = torch.quantile(train_Y, torch.tensor([0.25, 0.75], dtype=train_Y.dtype))
+    return train_Y.clamp_min(q1 - 1.5 * (q3 - q1))  # -y: the bad tail is the low one
 
 
 def fit_model(

@@ -58,6 +58,7 @@ from scaleup_bo.model import (
     LargeModel,
     fit_model,
     loo_predictions,
+    winsorize_targets,
 )
 from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor
 from scaleup_bo.space import SearchSpace
@@ -137,6 +138,11 @@ class Engine:
         guard_ratio: The guard drops the small scale when the large-only model's
             leave-one-out error is below this fraction of the shared model's
             (default ``GUARD_RATIO`` = 0.5; 1.0: whichever model predicts better).
+        winsorize: Fit the models on the observed values with their bad tail clipped
+            at ``Q3 + 1.5 IQR`` (see :func:`~scaleup_bo.model.winsorize_targets`; the
+            history keeps the observed values). For objectives with diverging runs;
+            off by default (README, "Choosing the defaults": it helped digits and
+            Rosenbrock and lost on Forrester and the negative-transfer problem).
         large_model: The model behind large-scale proposals and :meth:`recommend`:
             ``"shared"`` (default, the multi-fidelity GP) or ``"multitask"``, a
             ``MultiTaskGP`` of the same data that learns a mean, variance (scale factor)
@@ -173,6 +179,7 @@ class Engine:
         transfer_guard: bool = False,
         guard_ratio: float = GUARD_RATIO,
         large_model: LargeModel = "shared",
+        winsorize: bool = False,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -190,6 +197,9 @@ class Engine:
         if large_model not in LARGE_MODELS:
             raise DataError(f"large_model must be one of {LARGE_MODELS}, got {large_model!r}.")
         self.large_model: LargeModel = large_model
+        if not isinstance(winsorize, bool):
+            raise DataError(f"winsorize must be True or False, got {winsorize!r}.")
+        self.winsorize = winsorize
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
@@ -229,6 +239,7 @@ class Engine:
                 "small_fidelity": self.small_fidelity,
                 "kernel": self.kernel,
                 "large_model": self.large_model,
+                "winsorize": self.winsorize,
                 "acq_func": acq_func if isinstance(acq_func, str) else repr(acq_func),
             }
         )
@@ -771,7 +782,8 @@ class Engine:
 
         Returns:
             ``train_X``: ``n x (d + 1)`` (last column the fidelity) and ``train_Y``:
-            ``n x 1`` holding ``-y`` (the model maximizes).
+            ``n x 1`` holding ``-y`` (the model maximizes; with ``winsorize``, its bad
+            tail clipped).
         """
         ok = [t for t in self.history if t.ok]
         rows = [self._encoded([t.params], self.fidelity(t.scale)) for t in ok]
@@ -781,7 +793,7 @@ class Engine:
             else torch.zeros(0, self.space.n_columns + 1, dtype=torch.float64)
         )
         train_Y = -torch.tensor([[t.value] for t in ok], dtype=torch.float64).reshape(-1, 1)
-        return train_X, train_Y
+        return train_X, winsorize_targets(train_Y) if self.winsorize else train_Y
 
     def fit(self, seed: int | None = None) -> Any:
         """Fit the shared model on every successful trial (cached until the next tell).
@@ -1100,6 +1112,8 @@ class SmallScaleOptimizer(_Facade):
             ``n_parallel > 1``).
         progress: Show a progress bar.
         callback: Called with each finished :class:`~scaleup_bo.history.Trial`.
+        winsorize: Clip the bad tail of the values the model is fitted on (diverging
+            runs); see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Results at the small scale.
@@ -1136,6 +1150,7 @@ class SmallScaleOptimizer(_Facade):
         executor: Any = None,
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
+        winsorize: bool = False,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1173,6 +1188,7 @@ class SmallScaleOptimizer(_Facade):
             catch=catch,
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
+            winsorize=winsorize,
         )  # fmt: skip
 
 
@@ -1220,6 +1236,8 @@ class LargeScaleOptimizer(_Facade):
         large_model: ``"shared"`` (default) or ``"multitask"``: a ``MultiTaskGP``, which
             learns a scale factor between the scales, proposes from the third
             large-scale run on; see :class:`Engine`.
+        winsorize: Clip the bad tail of the values the model is fitted on (diverging
+            runs); see :class:`Engine`.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1258,6 +1276,7 @@ class LargeScaleOptimizer(_Facade):
         transfer_points: int = 1,
         transfer_guard: bool = False,
         large_model: LargeModel = "shared",
+        winsorize: bool = False,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1320,6 +1339,7 @@ class LargeScaleOptimizer(_Facade):
             transfer_points=transfer_points,
             transfer_guard=transfer_guard,
             large_model=large_model,
+            winsorize=winsorize,
         )  # fmt: skip
 
 
@@ -1385,6 +1405,8 @@ class ScaleUpOptimizer(_Facade):
         guard_ratio: How much better the large-only model must predict (its LOO
             error below this fraction of the shared model's; default 1.0 here, plain
             model selection; ``Engine``'s default is 0.5).
+        winsorize: Clip the bad tail of the values the model is fitted on (diverging
+            runs); see :class:`Engine`.
         large_model: ``"shared"`` (default) or ``"multitask"``: the model behind the
             large-scale points and the recommendation; see :class:`Engine`.
 
@@ -1432,6 +1454,7 @@ class ScaleUpOptimizer(_Facade):
         transfer_guard: bool = True,
         guard_ratio: float = SCALEUP_GUARD_RATIO,
         large_model: LargeModel = "shared",
+        winsorize: bool = False,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1470,6 +1493,7 @@ class ScaleUpOptimizer(_Facade):
             transfer_guard=transfer_guard,
             guard_ratio=guard_ratio,
             large_model=large_model,
+            winsorize=winsorize,
         )
         for where in (large_acq_func, small_acq_func):
             if where is not None:

@@ -8,7 +8,7 @@ import torch
 from botorch.models import SingleTaskMultiFidelityGP
 
 from scaleup_bo import DataError
-from scaleup_bo.model import build_model, fit_model
+from scaleup_bo.model import build_model, fit_model, winsorize_targets
 
 
 def _forrester(x):
@@ -269,3 +269,23 @@ def test_fit_restarts_from_prior_samples_with_the_one_hot_prior():
     sample_all_priors(model)
     assert torch.isfinite(_design_lengthscales(model)).all()
     assert _design_lengthscales(model).dtype == torch.float64
+
+
+def test_winsorize_clips_the_bad_tail_only():
+    # Two diverged runs (y = 50, 60) among good ones; the model sees -y.
+    y = torch.tensor([0.5, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 50.0, 60.0], dtype=torch.float64)
+    q1, q3 = torch.quantile(y, 0.25), torch.quantile(y, 0.75)
+    cut = float(q3 + 1.5 * (q3 - q1))
+    out = winsorize_targets(-y.reshape(-1, 1))
+    assert out.shape == (10, 1)
+    assert torch.equal(out[:8], -y[:8].reshape(-1, 1))  # values under the cutoff unchanged
+    assert torch.allclose(out[8:], torch.full((2, 1), -cut, dtype=torch.float64))
+    assert int(out.argmax()) == int((-y).argmax())  # the best stays the best
+
+
+def test_winsorize_leaves_small_or_untailed_data_alone():
+    few = -torch.tensor([[0.0], [1.0], [100.0]], dtype=torch.float64)
+    assert torch.equal(winsorize_targets(few), few)
+    flat = -torch.arange(12, dtype=torch.float64).reshape(-1, 1)
+    assert torch.equal(winsorize_targets(flat), flat)
+    assert winsorize_targets(torch.zeros(0, 1, dtype=torch.float64)).shape == (0, 1)

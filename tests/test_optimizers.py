@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from skopt.space import Categorical, Integer, Real
@@ -15,6 +16,7 @@ from scaleup_bo import (
     InvalidPointError,
     LargeScaleOptimizer,
     ScaleUpBOError,
+    ScaleUpOptimizer,
     SmallScaleOptimizer,
     TooManyFailuresError,
 )
@@ -127,6 +129,39 @@ def test_failures_are_kept_but_never_modelled():
     assert len(set(points)) == len(points)
 
 
+def test_winsorize_fits_the_model_on_clipped_values_and_keeps_the_observed_ones():
+    xs = [[float(x)] for x in np.linspace(0.0, 1.0, 12)]
+    ys = [(x[0] - 0.3) ** 2 for x in xs]
+    ys[-1] = ys[-2] = 1e3  # two diverged runs
+    for flag in (False, True):
+        engine = Engine([Real(0.0, 1.0)], random_state=0, winsorize=flag)
+        engine.tell_many(xs, ys, "small")
+        _, train_Y = engine.training_data()
+        model = engine.fit()
+        fitted = model.outcome_transform.untransform(model.train_targets.unsqueeze(-1))[0]
+        assert torch.allclose(fitted, train_Y)  # the model is fitted on what training_data says
+        assert [t.value for t in engine.history] == ys  # the history keeps what was observed
+        assert engine.history.metadata["winsorize"] is flag
+        worst = float(-train_Y.min())
+        assert (worst < 1.0) if flag else (worst == 1e3)
+        assert float(train_Y.max()) == -min(ys)  # the best is never touched
+
+
+def test_every_optimizer_passes_winsorize_to_its_engine():
+    small = SmallScaleOptimizer(
+        lambda p: p[0], [(0.0, 1.0)], n_steps=0, n_initial_points=2, random_state=0,
+        winsorize=True,
+    )  # fmt: skip
+    large = LargeScaleOptimizer(
+        lambda p: p[0], [(0.0, 1.0)], small=small, n_steps=0, random_state=0, winsorize=True
+    )
+    scaleup = ScaleUpOptimizer(
+        None, None, [(0.0, 1.0)], budget=10, cost_small=1, cost_large=5, winsorize=True
+    )
+    assert small.engine.winsorize and large.engine.winsorize and scaleup.engine.winsorize
+    assert not Engine([(0.0, 1.0)]).winsorize
+
+
 def test_engine_ask_tell_never_repeats_points_in_a_tiny_space():
     engine = Engine([Integer(0, 3)], random_state=0, n_initial_points=1)
     seen = []
@@ -180,6 +215,11 @@ def test_engine_pending_points_are_not_proposed_twice():
         ({"X_iters_small": [[0.1]], "Y_iters_small": [1.0], "n_steps": 2.5}, DataError, "n_steps"),
         ({"X_iters_small": [[0.1]], "Y_iters_small": [1.0], "acq_func": "EIx"}, ValueError, "EIx"),
         ({}, DataError, "best_params is missing"),
+        (
+            {"X_iters_small": [[0.1]], "Y_iters_small": [1.0], "winsorize": "yes"},
+            DataError,
+            "winsorize",
+        ),
     ],
 )
 def test_large_optimizer_rejects_bad_input(kwargs, error, fragment):

@@ -11,7 +11,8 @@ with one change: from the third large-scale run on, each proposal uses
   the task index: small 0, large 1; BoTorch's default priors): the library's
   ``large_model="multitask"`` (``fit_model(..., multitask=True)``);
 - ``loo``: whichever of the two has the lower leave-one-out squared error on the
-  large-scale points, chosen again at every step;
+  large-scale points, chosen again at every step; ``loo<r>`` (e.g. ``loo0.5``): the
+  MultiTaskGP only when its error is below ``r`` times the shared model's;
 - ``mll``: whichever has the higher log marginal likelihood of all points;
 - ``stgp``: ``SingleTaskGP`` on the same data, the fidelity an ordinary input (BoTorch's
   default kernel and priors, no per-scale parameters);
@@ -67,6 +68,7 @@ class ScreenEngine(Engine):
         super().__init__(*args, **kwargs)
         self.previous = None  # (number of large points, shared model, multitask model)
         self.errors = {"shared": [], "mt": []}
+        self.ratios: list[float] = []  # LOO error of the MultiTaskGP / the shared model's
 
     def _score_previous(self, X, Y, large):
         """Squared error of each model fitted at the previous step on the large-scale
@@ -101,8 +103,10 @@ class ScreenEngine(Engine):
         if self.mode == "stgp":
             return fit_single_task(X, Y, seed), X, Y
         mt = fit_model(X, Y, seed=seed, multitask=True)
-        if self.mode == "loo":
-            use = _loo_error(mt, large) < _loo_error(shared, large)
+        if self.mode.startswith("loo"):
+            ratio = _loo_error(mt, large) / _loo_error(shared, large)
+            self.ratios.append(ratio)
+            use = ratio < float(self.mode[3:] or 1.0)
         else:
             use = log_marginal_likelihood(mt) > log_marginal_likelihood(shared)
         return (mt, X, Y) if use else base
@@ -119,7 +123,7 @@ def main(mode: str, problems: str, seeds: str, out: str) -> None:
         engine.mode = mode
         return engine
 
-    run_screen(mode, problems, seeds, out, make_engine)
+    run_screen(mode, problems, seeds, out, make_engine, lambda e: {"ratios": e.ratios})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ with the shared ``SingleTaskMultiFidelityGP`` changed:
   by the fidelity kernel;
 - ``noise``: one inferred noise level per scale, each with BoTorch's floor (``1e-4``) and
   its default ``LogNormal(-4, 1)`` noise prior (the shifted problem's small scale is noisy,
-  its large scale is not).
+  its large scale is not);
+- ``scale``: a learned output scale factor for the small scale: the covariance is
+  multiplied by ``a(s) a(s')`` with ``a(1) = 1`` and ``a(s_small) = alpha`` (``log alpha``
+  with a ``Normal(0, 1)`` prior), so a small scale whose values are the large scale's
+  times a factor (the mixed problems' ``x 0.6`` and ``x 2``, Forrester's ``0.5 f``) need
+  not be explained by the fidelity kernel's bias term.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 
@@ -29,15 +34,17 @@ import sys
 import torch
 from botorch.models.utils.gpytorch_modules import MIN_INFERRED_NOISE_LEVEL
 from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import Kernel
 from gpytorch.likelihoods import _GaussianLikelihoodBase
 from gpytorch.likelihoods.noise_models import Noise
 from gpytorch.means import Mean
-from gpytorch.priors import LogNormalPrior
+from gpytorch.priors import LogNormalPrior, NormalPrior
+from linear_operator import to_dense
 from linear_operator.operators import DiagLinearOperator
 from two_stage import run_screen
 
 import scaleup_bo.model as model_module
-from scaleup_bo.model import LARGE_FIDELITY
+from scaleup_bo.model import DEFAULT_SMALL_FIDELITY, LARGE_FIDELITY
 from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
 
 build_model = model_module.build_model
@@ -84,13 +91,41 @@ class ScaleNoise(Noise):
         )
 
 
+class FidelityScaleKernel(Kernel):
+    """``a(s) a(s') k((x, s), (x', s'))``: the small scale's values are ``alpha`` times
+    what the base kernel says (geometric interpolation in the fidelity; ``a(1) = 1``)."""
+
+    def __init__(self, base: Kernel, small_fidelity: float = DEFAULT_SMALL_FIDELITY) -> None:
+        super().__init__()
+        self.base = base
+        self.small_fidelity = small_fidelity
+        self.register_parameter("log_alpha", torch.nn.Parameter(torch.zeros(1)))
+        self.register_prior(
+            "log_alpha_prior",
+            NormalPrior(0.0, 1.0),
+            lambda m: m.log_alpha,
+            lambda m, v: m.initialize(log_alpha=v),
+        )
+
+    def _a(self, x: torch.Tensor) -> torch.Tensor:
+        w = ((LARGE_FIDELITY - x[..., -1]) / (LARGE_FIDELITY - self.small_fidelity)).clamp(0, 1)
+        return torch.exp(self.log_alpha * w)
+
+    def forward(self, x1, x2, diag=False, last_dim_is_batch=False, **params):
+        K = self.base.forward(x1, x2, diag=diag, last_dim_is_batch=last_dim_is_batch, **params)
+        a1, a2 = self._a(x1), self._a(x2)
+        if diag:
+            return a1 * to_dense(K) * a2
+        return a1.unsqueeze(-1) * to_dense(K) * a2.unsqueeze(-2)
+
+
 class ScaleLikelihood(_GaussianLikelihoodBase):
     def __init__(self) -> None:
         super().__init__(noise_covar=ScaleNoise())
 
 
 def main(mode: str, problems: str, seeds: str, out: str) -> None:
-    if mode not in ("default", "offset", "noise"):
+    if mode not in ("default", "offset", "noise", "scale"):
         raise SystemExit(f"unknown mode {mode!r}")
     if mode != "default":
 
@@ -100,6 +135,8 @@ def main(mode: str, problems: str, seeds: str, out: str) -> None:
                 return model
             if mode == "offset":
                 model.mean_module = ScaleMean().to(train_X)
+            elif mode == "scale":
+                model.covar_module = FidelityScaleKernel(model.covar_module).to(train_X)
             else:
                 model.likelihood = ScaleLikelihood().to(train_X)
             return model
@@ -116,6 +153,8 @@ def main(mode: str, problems: str, seeds: str, out: str) -> None:
             return {}
         if mode == "offset":
             return {"offset": float(model.mean_module.offset)}
+        if mode == "scale":
+            return {"alpha": float(model.covar_module.log_alpha.exp())}
         noise = model.likelihood.noise_covar
         return {
             "noise_small": float(noise.level("small")),

@@ -50,5 +50,11 @@ def run_screen(
                 record.update(regret=regret, best=best, overhead=result.overhead)
                 f.write(json.dumps(record) + "\n")
                 f.flush()
-                shown = " ".join(f"{k}={v:.2g}" for k, v in extra.items() if v is not None)
+                shown = " ".join(f"{k}={_short(v)}" for k, v in extra.items() if v is not None)
                 print(name, seed, mode, f"{regret[-1]:.3g}", shown, flush=True)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_short(v) for v in value) + "]"
+    return f"{value:.2g}" if isinstance(value, float) else str(value)
