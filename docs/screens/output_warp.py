@@ -14,7 +14,9 @@ with the model's targets changed:
   step (scikit-learn's ``PowerTransformer``). It is monotone, so the best point stays the
   best, and it is close to the identity when the values are already Gaussian-looking;
 - ``wins``: Ax's winsorization of the bad tail: values above ``Q3 + 1.5 IQR`` of all
-  observed values (both scales) are clipped to that cutoff; the rest are unchanged;
+  observed values (both scales) are clipped to that cutoff; the rest are unchanged. This
+  is the library's ``Engine(winsorize=True)`` (runs through the screen's own copy, which
+  this mode used at first, were identical on 4 of 4);
 - ``wins-scale``: the same cutoff computed and applied per scale (a scale with fewer than
   4 values is left alone), so one scale's values never clip the other's.
 
@@ -23,7 +25,7 @@ Usage (one-thread processes, at most two at a time on 2 cores)::
     OMP_NUM_THREADS=1 python docs/screens/output_warp.py yj digits_mlp,forrester 0,1,2 out.jsonl
 
 Each line of ``out.jsonl``: problem, seed, mode, the last fitted exponent (``yj``) or
-clipped fraction (``wins``) as ``lam``, the seconds each
+clipped fraction (``wins-scale``) as ``lam``, the seconds each
 proposal took, and the best large-scale value and its regret after k = 1..11 large-scale runs.
 """
 
@@ -74,9 +76,9 @@ class WarpEngine(Engine):
                 clipped += frac * rows.sum()
             self.lam = clipped / len(y)
             train_Y = -torch.tensor(y, dtype=train_Y.dtype).reshape(-1, 1)
-        elif self.mode != "default" and train_Y.shape[0]:
+        elif self.mode == "yj" and train_Y.shape[0]:
             y = -train_Y.reshape(-1).numpy()
-            w, self.lam = (warp if self.mode == "yj" else winsorize)(y)
+            w, self.lam = warp(y)
             train_Y = -torch.tensor(w, dtype=train_Y.dtype).reshape(-1, 1)
         return train_X, train_Y
 
@@ -86,7 +88,12 @@ def main(mode: str, problems: str, seeds: str, out: str) -> None:
         raise SystemExit(f"unknown mode {mode!r}")
 
     def make_engine(problem, seed):
-        engine = WarpEngine(problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ)
+        engine = WarpEngine(
+            problem.space(),
+            random_state=seed,
+            acq_func=DEFAULT_LARGE_ACQ,
+            winsorize=mode == "wins",
+        )
         engine.mode = mode
         return engine
 
