@@ -188,18 +188,38 @@ def _column_prior(kernel: MaternKernel, name: str, prior: Any, columns: list[int
     kernel.register_prior(name, prior, get, set_)
 
 
-def winsorize_targets(train_Y: Tensor) -> Tensor:
+def winsorize_targets(train_X: Tensor, train_Y: Tensor) -> Tensor:
     """Ax's winsorization of the bad tail: the targets the model may be fitted on instead
     of ``train_Y`` (``-y``) when some runs diverge.
 
-    Values ``y`` above ``Q3 + 1.5 IQR`` of all observed values (both scales together) are
-    lowered to that cutoff; the others are unchanged, so the best point stays the best
-    and the units stay the objective's. With fewer than 4 values, unchanged.
+    A value ``y`` is lowered to the cutoff ``Q3 + 1.5 IQR`` when it lies above it both among
+    all the given values and among the values of its own fidelity (the last column of
+    ``train_X``; the larger of the two cutoffs applies). So a scale whose values all sit
+    above the other scale's is not flattened, each scale's best value is never touched, and
+    the units stay the objective's. Values are unchanged where fewer than 4 values, or an
+    interquartile range of 0, leave no tail to speak of.
     """
-    if train_Y.shape[0] < 4:
+    y = -train_Y.reshape(-1)
+    pooled = _tail_cutoff(y)
+    if pooled is None:
         return train_Y
-    q1, q3 = torch.quantile(train_Y, torch.tensor([0.25, 0.75], dtype=train_Y.dtype))
-    return train_Y.clamp_min(q1 - 1.5 * (q3 - q1))  # -y: the bad tail is the low one
+    out = y.clone()
+    fidelity = train_X[:, -1]
+    for f in fidelity.unique():
+        rows = fidelity == f
+        own = _tail_cutoff(y[rows])
+        if own is not None:
+            out[rows] = y[rows].clamp_max(max(pooled, own))
+    return -out.reshape(-1, 1)
+
+
+def _tail_cutoff(y: Tensor) -> float | None:
+    """``Q3 + 1.5 IQR`` of ``y`` (linear quantiles), or ``None`` with fewer than 4 values or
+    an IQR of 0."""
+    if y.numel() < 4:
+        return None
+    q1, q3 = torch.quantile(y, torch.tensor([0.25, 0.75], dtype=y.dtype)).tolist()
+    return None if q3 == q1 else q3 + 1.5 * (q3 - q1)
 
 
 def fit_model(

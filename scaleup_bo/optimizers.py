@@ -139,10 +139,11 @@ class Engine:
             leave-one-out error is below this fraction of the shared model's
             (default ``GUARD_RATIO`` = 0.5; 1.0: whichever model predicts better).
         winsorize: Fit the models on the observed values with their bad tail clipped
-            at ``Q3 + 1.5 IQR`` (see :func:`~scaleup_bo.model.winsorize_targets`; the
-            history keeps the observed values). For objectives with diverging runs;
-            off by default (README, "Choosing the defaults": it helped digits and
-            Rosenbrock and lost on Forrester and the negative-transfer problem).
+            at ``Q3 + 1.5 IQR``, of all values and of the value's own scale (see
+            :func:`~scaleup_bo.model.winsorize_targets`; the history keeps the observed
+            values). For objectives with diverging runs; off by default (README,
+            "Choosing the defaults": it helped digits and Rosenbrock and lost on
+            Forrester and the negative-transfer problem).
         large_model: The model behind large-scale proposals and :meth:`recommend`:
             ``"shared"`` (default, the multi-fidelity GP) or ``"multitask"``, a
             ``MultiTaskGP`` of the same data that learns a mean, variance (scale factor)
@@ -793,7 +794,7 @@ class Engine:
             else torch.zeros(0, self.space.n_columns + 1, dtype=torch.float64)
         )
         train_Y = -torch.tensor([[t.value] for t in ok], dtype=torch.float64).reshape(-1, 1)
-        return train_X, winsorize_targets(train_Y) if self.winsorize else train_Y
+        return train_X, winsorize_targets(train_X, train_Y) if self.winsorize else train_Y
 
     def fit(self, seed: int | None = None) -> Any:
         """Fit the shared model on every successful trial (cached until the next tell).
@@ -1405,10 +1406,10 @@ class ScaleUpOptimizer(_Facade):
         guard_ratio: How much better the large-only model must predict (its LOO
             error below this fraction of the shared model's; default 1.0 here, plain
             model selection; ``Engine``'s default is 0.5).
-        winsorize: Clip the bad tail of the values the model is fitted on (diverging
-            runs); see :class:`Engine`.
         large_model: ``"shared"`` (default) or ``"multitask"``: the model behind the
             large-scale points and the recommendation; see :class:`Engine`.
+        winsorize: Clip the bad tail of the values the model is fitted on (diverging
+            runs); see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).

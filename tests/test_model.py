@@ -271,21 +271,43 @@ def test_fit_restarts_from_prior_samples_with_the_one_hot_prior():
     assert _design_lengthscales(model).dtype == torch.float64
 
 
+def _one_scale(y, fidelity=0.5):
+    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1, 1)
+    return torch.cat([torch.rand(len(y), 1, dtype=y.dtype), torch.full_like(y, fidelity)], -1), -y
+
+
 def test_winsorize_clips_the_bad_tail_only():
     # Two diverged runs (y = 50, 60) among good ones; the model sees -y.
     y = torch.tensor([0.5, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 50.0, 60.0], dtype=torch.float64)
     q1, q3 = torch.quantile(y, 0.25), torch.quantile(y, 0.75)
     cut = float(q3 + 1.5 * (q3 - q1))
-    out = winsorize_targets(-y.reshape(-1, 1))
+    X, Y = _one_scale(y)
+    out = winsorize_targets(X, Y)
     assert out.shape == (10, 1)
-    assert torch.equal(out[:8], -y[:8].reshape(-1, 1))  # values under the cutoff unchanged
+    assert torch.equal(out[:8], Y[:8])  # values under the cutoff unchanged
     assert torch.allclose(out[8:], torch.full((2, 1), -cut, dtype=torch.float64))
-    assert int(out.argmax()) == int((-y).argmax())  # the best stays the best
+    assert int(out.argmax()) == int(Y.argmax())  # the best stays the best
+
+
+def test_winsorize_never_flattens_a_scale_that_sits_above_the_other():
+    # 20 small-scale values in [0, 1] with one diverged run, and three large-scale ones
+    # at 5-7: all three lie above the cutoff of all values, none above their own scale's.
+    small = torch.linspace(0.0, 1.0, 20, dtype=torch.float64)
+    small[-1] = 40.0
+    Xs, Ys = _one_scale(small)
+    Xl, Yl = _one_scale([7.0, 6.0, 5.0, 5.5], fidelity=1.0)
+    out = winsorize_targets(torch.cat([Xs, Xl]), torch.cat([Ys, Yl]))
+    assert torch.equal(out[20:], Yl)  # the large scale keeps its values and its order
+    assert torch.equal(out[:19], Ys[:19])
+    assert float(-out[19]) < 2.0  # the small scale's diverged run is clipped
 
 
 def test_winsorize_leaves_small_or_untailed_data_alone():
-    few = -torch.tensor([[0.0], [1.0], [100.0]], dtype=torch.float64)
-    assert torch.equal(winsorize_targets(few), few)
-    flat = -torch.arange(12, dtype=torch.float64).reshape(-1, 1)
-    assert torch.equal(winsorize_targets(flat), flat)
-    assert winsorize_targets(torch.zeros(0, 1, dtype=torch.float64)).shape == (0, 1)
+    X, few = _one_scale([0.0, 1.0, 100.0])
+    assert torch.equal(winsorize_targets(X, few), few)
+    X, flat = _one_scale(torch.arange(12.0))
+    assert torch.equal(winsorize_targets(X, flat), flat)
+    X, floor = _one_scale([0.0] * 10 + [2.0, 50.0])  # IQR 0: no tail to measure
+    assert torch.equal(winsorize_targets(X, floor), floor)
+    X, empty = _one_scale(torch.zeros(0))
+    assert winsorize_targets(X, empty).shape == (0, 1)

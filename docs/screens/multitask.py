@@ -104,7 +104,7 @@ class ScreenEngine(Engine):
             return fit_single_task(X, Y, seed), X, Y
         mt = fit_model(X, Y, seed=seed, multitask=True)
         if self.mode.startswith("loo"):
-            ratio = _loo_error(mt, large) / _loo_error(shared, large)
+            ratio = _loo_error(mt, large) / max(_loo_error(shared, large), 1e-300)
             self.ratios.append(ratio)
             use = ratio < float(self.mode[3:] or 1.0)
         else:

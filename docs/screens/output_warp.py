@@ -13,19 +13,22 @@ with the model's targets changed:
   exponent is fitted to all observed values (both scales) by maximum likelihood at every
   step (scikit-learn's ``PowerTransformer``). It is monotone, so the best point stays the
   best, and it is close to the identity when the values are already Gaussian-looking;
-- ``wins``: Ax's winsorization of the bad tail: values above ``Q3 + 1.5 IQR`` of all
-  observed values (both scales) are clipped to that cutoff; the rest are unchanged. This
-  is the library's ``Engine(winsorize=True)`` (runs through the screen's own copy, which
-  this mode used at first, were identical on 4 of 4);
+- ``wins-pooled``: Ax's winsorization of the bad tail: values above ``Q3 + 1.5 IQR`` of all
+  observed values (both scales) are clipped to that cutoff; the rest are unchanged (the
+  README's "winsorize" column);
 - ``wins-scale``: the same cutoff computed and applied per scale (a scale with fewer than
-  4 values is left alone), so one scale's values never clip the other's.
+  4 values is left alone), so one scale's values never clip the other's;
+- ``wins``: the library's ``Engine(winsorize=True)``: a value is clipped when it lies above
+  both cutoffs (all values, and its own scale's; the larger applies), and a scale with
+  fewer than 4 values or an IQR of 0 is left alone. Pooled clipping alone can flatten a
+  whole scale whose values sit above the other's (a review found it), which this prevents.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 
     OMP_NUM_THREADS=1 python docs/screens/output_warp.py yj digits_mlp,forrester 0,1,2 out.jsonl
 
 Each line of ``out.jsonl``: problem, seed, mode, the last fitted exponent (``yj``) or
-clipped fraction (``wins-scale``) as ``lam``, the seconds each
+clipped fraction (``wins-pooled``, ``wins-scale``) as ``lam``, the seconds each
 proposal took, and the best large-scale value and its regret after k = 1..11 large-scale runs.
 """
 
@@ -76,6 +79,9 @@ class WarpEngine(Engine):
                 clipped += frac * rows.sum()
             self.lam = clipped / len(y)
             train_Y = -torch.tensor(y, dtype=train_Y.dtype).reshape(-1, 1)
+        elif self.mode == "wins-pooled" and train_Y.shape[0]:
+            y, self.lam = winsorize(-train_Y.reshape(-1).numpy())
+            train_Y = -torch.tensor(y, dtype=train_Y.dtype).reshape(-1, 1)
         elif self.mode == "yj" and train_Y.shape[0]:
             y = -train_Y.reshape(-1).numpy()
             w, self.lam = warp(y)
@@ -84,7 +90,7 @@ class WarpEngine(Engine):
 
 
 def main(mode: str, problems: str, seeds: str, out: str) -> None:
-    if mode not in ("default", "yj", "wins", "wins-scale"):
+    if mode not in ("default", "yj", "wins", "wins-pooled", "wins-scale"):
         raise SystemExit(f"unknown mode {mode!r}")
 
     def make_engine(problem, seed):
