@@ -147,6 +147,16 @@ def test_winsorize_fits_the_model_on_clipped_values_and_keeps_the_observed_ones(
         assert float(train_Y.max()) == -min(ys)  # the best is never touched
 
 
+def test_winsorize_keeps_the_large_scale_when_it_sits_above_the_small_one():
+    engine = Engine([Real(0.0, 1.0)], random_state=0, winsorize=True)
+    xs = np.linspace(0.0, 1.0, 20)
+    engine.tell_many([[float(x)] for x in xs], [float(x) for x in xs], "small")
+    engine.tell_many([[0.1], [0.5], [0.9]], [7.0, 6.0, 5.0], "large")
+    _, train_Y = engine.training_data()
+    assert train_Y[-3:].reshape(-1).tolist() == [-7.0, -6.0, -5.0]
+    assert engine.recommend(evaluated_only=True) == [0.9]
+
+
 def test_every_optimizer_passes_winsorize_to_its_engine():
     small = SmallScaleOptimizer(
         lambda p: p[0], [(0.0, 1.0)], n_steps=0, n_initial_points=2, random_state=0,
