@@ -1,6 +1,6 @@
 """Acquisition registry and proposal optimization at a fixed fidelity.
 
-A name (``"EI"``, ``"PI"``, ``"UCB"``, ``"qNEI"``, ``"KG"``, ``"MES"``) or any callable
+A name (``"EI"``, ``"PI"``, ``"UCB"``, ``"qNEI"``, ``"KG"``, ``"MES"``, ``"PM"``) or any callable
 ``(model, context) -> botorch AcquisitionFunction`` becomes an acquisition function;
 :func:`propose` then maximizes it with the fidelity column fixed to the scale being
 optimized (1.0 for large-scale proposals) and returns a valid, not-yet-evaluated
@@ -33,6 +33,7 @@ from botorch.acquisition import (
     AcquisitionFunction,
     LogExpectedImprovement,
     OneShotAcquisitionFunction,
+    PosteriorMean,
     UpperConfidenceBound,
     qKnowledgeGradient,
     qLogExpectedImprovement,
@@ -198,6 +199,12 @@ def _qnei(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
     )
 
 
+def _pm(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
+    """Pure exploitation: the posterior mean (the model's best guess). It ignores
+    pending points, so it suits a single last run, not a batch."""
+    return PosteriorMean(model)
+
+
 def _kg(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
     num_fantasies = int(_option(context, ["num_fantasies"], 16))
     with torch.no_grad():
@@ -299,6 +306,7 @@ ACQUISITION_OPTIONS: dict[str, dict[str, type]] = {
     "PI": {"xi": float},
     "UCB": {"kappa": float, "beta": float},
     "qNEI": {},
+    "PM": {},
     "KG": {"num_fantasies": int},
     "MES": {"num_candidates": int, "num_fantasies": int},
     "MF-MES": {"num_candidates": int, "num_fantasies": int},
@@ -347,6 +355,7 @@ ACQUISITIONS: dict[str, AcquisitionBuilder] = {
     "PI": _pi,
     "UCB": _ucb,
     "qNEI": _qnei,
+    "PM": _pm,
     "KG": _kg,
     "MES": _mes,
     "MF-MES": _mf_mes,

@@ -85,6 +85,8 @@ SCALEUP_GUARD_RATIO = 1.0
 #: Default acquisition of LargeScaleOptimizer (and of the benchmark's scaleup_bo):
 #: qLogNEI beat LogEI on the benchmark's large stage (README, "Choosing the defaults").
 DEFAULT_LARGE_ACQ = "qNEI"
+#: Acquisition of ``LargeScaleOptimizer``'s last proposal: the posterior mean (exploit).
+DEFAULT_FINAL_ACQ = "PM"
 
 #: Distance (times sqrt of the number of unit-encoded columns) between the
 #: small-scale configurations that ``transfer_points`` sends to the large scale.
@@ -466,6 +468,7 @@ class Engine:
         n_parallel: int = 1,
         executor: Any = None,
         callback: Callable[[Trial], Any] | None = None,
+        final_acq_func: str | AcquisitionBuilder | None = None,
     ) -> list[Trial]:
         """Evaluate ``points``, then ``n_asks`` proposals, at ``scale``.
 
@@ -473,7 +476,8 @@ class Engine:
         ``concurrent.futures.Executor`` or a ``dask.distributed.Client``), up to
         ``n_parallel`` evaluations run at once; each new proposal is conditioned on
         the points still in flight, and every result is told (and journaled) as soon
-        as it arrives.
+        as it arrives. ``final_acq_func`` (e.g. ``"PM"``) proposes the last of the
+        ``n_asks`` points instead of the engine's acquisition.
 
         Returns:
             The recorded trials, in the order they finished.
@@ -484,6 +488,8 @@ class Engine:
         points = _check_points(self.space, points, "points")
         if callback is not None:
             _check_callable("callback", callback)
+        if final_acq_func is not None:
+            resolve_acquisition(final_acq_func)
         executor = resolve_executor(self.executor if executor is None else executor)
         if executor is None and n_parallel > 1:
             executor = cf.ThreadPoolExecutor(max_workers=n_parallel)
@@ -496,6 +502,7 @@ class Engine:
                     n_parallel=n_parallel,
                     executor=executor,
                     callback=callback,
+                    final_acq_func=final_acq_func,
                 )
         if executor is not None:
             return evaluate_in_parallel(
@@ -507,17 +514,27 @@ class Engine:
                 n_parallel=n_parallel,
                 executor=executor,
                 on_trial=callback,
+                final_acq_func=final_acq_func,
             )
         trials = []
-        for point in [*points, *([None] * n_asks)]:
-            trial = self.evaluate(objective, self.ask(scale) if point is None else point, scale)
+        for i, point in enumerate([*points, *([None] * n_asks)]):
+            if point is None:
+                last = i == len(points) + n_asks - 1
+                point = self.ask(scale, acq_func=final_acq_func if last else None)
+            trial = self.evaluate(objective, point, scale)
             trials.append(trial)
             if callback is not None:
                 callback(trial)
         return trials
 
     # ------------------------------------------------------------------ ask
-    def ask(self, scale: str = "large", n: int | None = None) -> Any:
+    def ask(
+        self,
+        scale: str = "large",
+        n: int | None = None,
+        *,
+        acq_func: str | AcquisitionBuilder | None = None,
+    ) -> Any:
         """Propose the next point (or ``n`` distinct points) to evaluate at ``scale``.
 
         Until ``n_initial_points`` successful observations exist (at least one), points
@@ -530,21 +547,25 @@ class Engine:
         Args:
             scale: ``"small"`` or ``"large"``.
             n: Batch size; ``None`` returns a single point rather than a list.
+            acq_func: This proposal's acquisition instead of the engine's (a name or
+                a builder), e.g. ``"PM"`` to spend a last run on the model's best guess.
 
         Returns:
             A point in user units (or a list of ``n``), marked pending until told.
         """
         if n is not None:
             n = _check_count("n", n, minimum=1)
-            return [self.ask(scale) for _ in range(n)]
+            return [self.ask(scale, acq_func=acq_func) for _ in range(n)]
         _check_scale(scale)
+        if acq_func is not None:
+            resolve_acquisition(acq_func)
         seed = self._step_seed(scale)
         n_ok = sum(t.ok for t in self.history)
         point = None
         if scale == "large":
             point = self._ask_transfer()
         if point is None and n_ok >= max(self.n_initial_points, 1):
-            point = self._ask_model(scale, seed)
+            point = self._ask_model(scale, seed, acq_func)
         if point is None:
             point = self._ask_design(scale)
         self._pending.append((tuple(point), scale))
@@ -700,9 +721,11 @@ class Engine:
         logger.info("scale choice: %s -> %s", values, best)
         return points[best], best
 
-    def _ask_model(self, scale: str, seed: int) -> list[Any] | None:
+    def _ask_model(
+        self, scale: str, seed: int, acq_func: str | AcquisitionBuilder | None = None
+    ) -> list[Any] | None:
         with _seeded(seed):
-            return self._propose(scale, seed)
+            return self._propose(scale, seed, acq_func)
 
     def _propose(
         self, scale: str, seed: int, acq_func: str | AcquisitionBuilder | None = None
@@ -926,6 +949,7 @@ class _Facade:
     _scale: str
     _callback: Callable[[Trial], Any] | None = None
     _n_parallel: int = 1
+    _final_acq_func: str | AcquisitionBuilder | None = None
 
     @property
     def history(self) -> History:
@@ -1021,6 +1045,7 @@ class _Facade:
                 sum(s.kind == "ask" for s in remaining),
                 n_parallel=self._n_parallel,
                 callback=on_trial,
+                final_acq_func=self._final_acq_func,
             )
         except KeyboardInterrupt as exc:
             # The constructor does not return: hand the trials recorded so far over.
@@ -1239,6 +1264,11 @@ class LargeScaleOptimizer(_Facade):
             large-scale run on; see :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
+        final_acq_func: Acquisition of the last of the ``n_steps`` proposals (default
+            ``"PM"``: the maximizer of the posterior mean at large scale, the model's
+            best guess, so the run ends by evaluating what it would recommend, as
+            ``ScaleUpOptimizer`` does; a point already evaluated is replaced by the
+            best fresh one). ``None``: ``acq_func``, like the other steps.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1278,9 +1308,13 @@ class LargeScaleOptimizer(_Facade):
         transfer_guard: bool = False,
         large_model: LargeModel = "shared",
         winsorize: bool = False,
+        final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
+        if final_acq_func is not None:
+            resolve_acquisition(final_acq_func)
+        self._final_acq_func = final_acq_func
         self.search_space = search_space
         self.objective_func = objective_func
         space = SearchSpace(search_space)

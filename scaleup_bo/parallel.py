@@ -87,6 +87,7 @@ def evaluate_in_parallel(
     executor: cf.Executor,
     on_trial: Callable[[Any], Any] | None = None,
     next_point: Callable[[], tuple[list[Any], str] | None] | None = None,
+    final_acq_func: Any = None,
 ) -> list[Any]:
     """Evaluate ``points`` then ``n_asks`` proposals, ``n_parallel`` at a time.
 
@@ -103,6 +104,8 @@ def evaluate_in_parallel(
             whenever a worker is free; returns ``(params, scale)`` (pending already) or
             ``None`` for nothing now. The run ends when it returns ``None`` with
             nothing in flight.
+        final_acq_func: Acquisition of the last of the ``n_asks`` proposals (``None``:
+            the engine's).
 
     Returns:
         The recorded trials, in completion order.
@@ -120,7 +123,11 @@ def evaluate_in_parallel(
                 if todo:
                     point = todo.pop(0)
                     at = scale
-                    params = engine.ask(scale) if point is None else engine.claim(point, scale)
+                    if point is None:
+                        last = final_acq_func if not todo else None
+                        params = engine.ask(scale, acq_func=last)
+                    else:
+                        params = engine.claim(point, scale)
                 else:
                     assert next_point is not None
                     chosen = next_point()

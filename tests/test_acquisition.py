@@ -212,3 +212,26 @@ def test_optimizer_warnings_go_to_the_debug_log(monkeypatch, caplog):
         warnings.simplefilter("error")
         engine.ask("large")
     assert "gen_candidates_scipy" in caplog.text
+
+
+def test_pm_proposes_the_posterior_mean_minimizer_of_the_loss():
+    # PM is pure exploitation: the proposal is where the model's predicted loss is lowest,
+    # not where it is most uncertain (UCB with a large kappa would go to the empty end).
+    engine = Engine([Real(0.0, 1.0)], random_state=0)
+    for x in [0.0, 0.1, 0.25, 0.4, 0.55]:
+        engine.tell([x], (x - 0.3) ** 2, "large")
+    (x,) = engine.ask("large", acq_func="PM")
+    grid = torch.linspace(0, 1, 1001, dtype=torch.float64).reshape(-1, 1)
+    with torch.no_grad():
+        mean = engine.model.posterior(torch.cat([grid, torch.ones_like(grid)], -1)).mean
+    assert x == pytest.approx(float(grid[int(mean.argmax())]), abs=0.01)
+    assert abs(x - 0.3) < 0.05
+    (far,) = engine.ask("large", acq_func="UCB")
+    assert far != x
+
+
+def test_ask_refuses_an_unknown_acquisition_for_one_proposal():
+    engine = Engine([Real(0.0, 1.0)], random_state=0)
+    with pytest.raises(AcquisitionError, match="unknown acq_func"):
+        engine.ask("large", acq_func="nope")
+    assert engine._pending == []

@@ -707,3 +707,60 @@ def test_engine_gives_the_one_hot_columns_their_own_lengthscale_prior(small_run)
     assert priors["categorical_lengthscale_prior"].shape[-1] == 3
     assert priors["lengthscale_prior"].shape[-1] == 3
     assert engine.space.one_hot_columns == [2, 3, 4]
+
+
+def _counting(name, calls):
+    """An acquisition builder that records each call and builds ``name``."""
+    from scaleup_bo.acquisition import resolve_acquisition
+
+    def builder(model, context):
+        calls.append(int((context.train_X[:, -1] == 1.0).sum()))
+        return resolve_acquisition(name)(model, context)
+
+    return builder
+
+
+@pytest.mark.parametrize("n_parallel", [1, 2])
+def test_large_optimizer_spends_its_last_run_on_the_final_acquisition(n_parallel):
+    calls, final = [], []
+    large = LargeScaleOptimizer(
+        lambda p: (p[0] - 0.4) ** 2,
+        [Real(0.0, 1.0)],
+        X_iters_small=[[0.1], [0.3], [0.5], [0.7], [0.9]],
+        Y_iters_small=[0.2, 0.1, 0.05, 0.15, 0.3],
+        acq_func=_counting("qNEI", calls),
+        final_acq_func=_counting("PM", final),
+        n_steps=4,
+        random_state=0,
+        n_parallel=n_parallel,
+    )
+    assert len(large.Y_iters) == 5
+    # The first run is the small winner; then three qNEI proposals and one PM proposal,
+    # the last one asked (sequentially: with all 4 earlier large points observed).
+    assert len(calls) == 3 and len(final) == 1
+    assert final[0] >= max(calls)
+    if n_parallel == 1:
+        assert calls == [1, 2, 3] and final == [4]
+
+
+def test_large_optimizer_final_acquisition_can_be_switched_off():
+    calls = []
+    LargeScaleOptimizer(
+        lambda p: (p[0] - 0.4) ** 2,
+        [Real(0.0, 1.0)],
+        X_iters_small=[[0.1], [0.3], [0.5], [0.7], [0.9]],
+        Y_iters_small=[0.2, 0.1, 0.05, 0.15, 0.3],
+        acq_func=_counting("qNEI", calls),
+        final_acq_func=None,
+        n_steps=3,
+        random_state=0,
+    )
+    assert calls == [1, 2, 3]
+
+
+def test_large_optimizer_refuses_an_unknown_final_acquisition():
+    with pytest.raises(ValueError, match="unknown acq_func"):
+        LargeScaleOptimizer(
+            lambda p: p[0], [Real(0.0, 1.0)], X_iters_small=[[0.1]], Y_iters_small=[0.1],
+            final_acq_func="nope",
+        )  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scaleup_bo.benchmarks.problems import Problem
-from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
+from scaleup_bo.optimizers import DEFAULT_FINAL_ACQ, DEFAULT_LARGE_ACQ, Engine
 from scaleup_bo.space import SearchSpace
 
 __all__ = ["METHODS", "StageResult"]
@@ -39,11 +39,18 @@ def _best_small(X: Sequence[Sequence[Any]], Y: Sequence[float]) -> list[Any]:
     return list(X[int(np.argmin(Y))])
 
 
-def _engine_loop(engine: Engine, problem: Problem, first: list[Any] | None, n: int) -> StageResult:
+def _engine_loop(
+    engine: Engine,
+    problem: Problem,
+    first: list[Any] | None,
+    n: int,
+    final_acq_func: str | None = None,
+) -> StageResult:
     result = StageResult()
     for i in range(n):
         start = time.perf_counter()
-        params = first if (i == 0 and first is not None) else engine.ask("large")
+        acq = final_acq_func if i == n - 1 else None
+        params = first if (i == 0 and first is not None) else engine.ask("large", acq_func=acq)
         result.overhead.append(time.perf_counter() - start)
         trial = engine.evaluate(problem.large, params, "large")
         result.values.append(trial.value if trial.ok else float("nan"))
@@ -52,10 +59,11 @@ def _engine_loop(engine: Engine, problem: Problem, first: list[Any] | None, n: i
 
 def scaleup_bo(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
     """The library as ``LargeScaleOptimizer`` runs it: shared two-fidelity model, first
-    run = the small-scale winner, then its default acquisition (qNEI)."""
+    run = the small-scale winner, then its default acquisition (qNEI), the last run on
+    the posterior mean's maximizer (its default ``final_acq_func``)."""
     engine = Engine(problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ)
     engine.tell_many(X, Y, "small")
-    return _engine_loop(engine, problem, _best_small(X, Y), n_large)
+    return _engine_loop(engine, problem, _best_small(X, Y), n_large, DEFAULT_FINAL_ACQ)
 
 
 def large_only(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
