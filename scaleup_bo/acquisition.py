@@ -54,11 +54,12 @@ from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+from skopt.space import Categorical, Integer
 from torch import Tensor
 
 from scaleup_bo.exceptions import AcquisitionError
 from scaleup_bo.model import LARGE_FIDELITY
-from scaleup_bo.space import SearchSpace
+from scaleup_bo.space import SearchSpace, _category_index
 
 __all__ = [
     "ACQUISITIONS",
@@ -200,8 +201,13 @@ def _qnei(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
 
 
 def _pm(model: Model, context: AcquisitionContext) -> AcquisitionFunction:
-    """Pure exploitation: the posterior mean (the model's best guess). It ignores
-    pending points, so it suits a single last run, not a batch."""
+    """Pure exploitation: the posterior mean (the model's best guess). It cannot take
+    pending points into account (it would propose them again), so it refuses them."""
+    if context.X_pending is not None:
+        raise AcquisitionError(
+            "PM (the posterior mean) ignores points being evaluated and would propose "
+            "them again: ask it when nothing is pending, one point at a time."
+        )
     return PosteriorMean(model)
 
 
@@ -579,10 +585,13 @@ def propose(
     for w in caught:
         logger.debug("acquisition optimizer: %s", w.message)
     x = space.round_unit(X.reshape(-1, d + 1)[:1, :d])
+    optimum = space.from_unit(x)[0]
     if _key(x[0]) not in excluded:
-        return space.from_unit(x)[0]
+        return optimum
     logger.info("acquisition optimum was already evaluated; choosing among fresh candidates")
-    return _best_fresh_candidate(acqf, space, target_fidelity, excluded, seed, one_shot)
+    return _best_fresh_candidate(
+        acqf, space, target_fidelity, excluded, seed, one_shot, near=optimum
+    )
 
 
 def _onehot_patterns(space: SearchSpace, limit: int, seed: int) -> list[dict[int, float]]:
@@ -610,6 +619,25 @@ def _onehot_patterns(space: SearchSpace, limit: int, seed: int) -> list[dict[int
     return patterns
 
 
+def _neighbours(space: SearchSpace, point: list[Any]) -> list[list[Any]]:
+    """Points one step from ``point``: each integer +-1, each other category, each real
+    moved by 1% of its (unit-cube) range either way; all within the space."""
+    out = []
+    for i, dim in enumerate(space.dimensions):
+        if isinstance(dim, Categorical):
+            own = _category_index(dim, point[i])
+            moves = [c for j, c in enumerate(dim.categories) if j != own]
+        elif isinstance(dim, Integer):
+            moves = [v for v in (point[i] - 1, point[i] + 1) if dim.low <= v <= dim.high]
+        else:
+            u = SearchSpace._encode_number(dim, point[i])
+            moves = [
+                SearchSpace._decode_number(dim, v) for v in (u - 0.01, u + 0.01) if 0 <= v <= 1
+            ]
+        out += [[*point[:i], m, *point[i + 1 :]] for m in moves]
+    return out
+
+
 def _best_fresh_candidate(
     acqf: AcquisitionFunction,
     space: SearchSpace,
@@ -617,8 +645,14 @@ def _best_fresh_candidate(
     excluded: set[tuple[float, ...]],
     seed: int,
     one_shot: bool,
+    near: list[Any] | None = None,
 ) -> list[Any]:
-    points = space.sample(2048, seed=seed + 1)
+    """The best unexcluded point, by ``acqf``, among a space-filling set and (with
+    ``near``, the rounded optimum that was already evaluated) its neighbours, which in a
+    discrete space are where the next-best points usually are."""
+    points = (_neighbours(space, near) if near is not None else []) + space.sample(
+        2048, seed=seed + 1
+    )
     U = space.to_unit(points)
     fresh: dict[tuple[float, ...], int] = {}  # first row of each distinct, unexcluded point
     for i in range(U.shape[0]):

@@ -46,7 +46,7 @@ from scaleup_bo.acquisition import (
     resolve_acquisition,
 )
 from scaleup_bo.cost import Costs, cost_utility
-from scaleup_bo.exceptions import DataError, TooManyFailuresError
+from scaleup_bo.exceptions import AcquisitionError, DataError, TooManyFailuresError
 from scaleup_bo.history import SCALES, History, Journal, Trial, read_table
 from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
@@ -103,7 +103,7 @@ class Engine:
         small_fidelity: Fidelity value of the small scale, in ``[0, 1)``; the large
             scale is ``1.0``.
         acq_func: A registered acquisition name (``"EI"``, ``"PI"``, ``"UCB"``,
-            ``"qNEI"``, ``"KG"``, ``"MES"``; the cost-aware ``"MF-MES"``,
+            ``"qNEI"``, ``"KG"``, ``"MES"``, ``"PM"``; the cost-aware ``"MF-MES"``,
             ``"MF-GIBBON"``, ``"MF-KG"`` for :meth:`ask_scale`) or a callable
             ``(model, context) -> AcquisitionFunction``.
         acq_func_kwargs: Options for the acquisition (``xi``, ``kappa``/``beta``,
@@ -477,7 +477,8 @@ class Engine:
         ``n_parallel`` evaluations run at once; each new proposal is conditioned on
         the points still in flight, and every result is told (and journaled) as soon
         as it arrives. ``final_acq_func`` (e.g. ``"PM"``) proposes the last of the
-        ``n_asks`` points instead of the engine's acquisition.
+        ``n_asks`` points instead of the engine's acquisition; in parallel it waits for
+        the evaluations in flight first.
 
         Returns:
             The recorded trials, in the order they finished.
@@ -555,7 +556,15 @@ class Engine:
         """
         if n is not None:
             n = _check_count("n", n, minimum=1)
-            return [self.ask(scale, acq_func=acq_func) for _ in range(n)]
+            batch: list[Any] = []
+            try:
+                for _ in range(n):
+                    batch.append(self.ask(scale, acq_func=acq_func))
+            except BaseException:
+                for point in batch:  # all or nothing: no half batch left pending
+                    self._drop_pending(point, scale)
+                raise
+            return batch
         _check_scale(scale)
         if acq_func is not None:
             resolve_acquisition(acq_func)
@@ -1267,8 +1276,11 @@ class LargeScaleOptimizer(_Facade):
         final_acq_func: Acquisition of the last of the ``n_steps`` proposals (default
             ``"PM"``: the maximizer of the posterior mean at large scale, the model's
             best guess, so the run ends by evaluating what it would recommend, as
-            ``ScaleUpOptimizer`` does; a point already evaluated is replaced by the
-            best fresh one). ``None``: ``acq_func``, like the other steps.
+            ``ScaleUpOptimizer`` does; when that point was evaluated already, the best
+            fresh point near it). ``None``: ``acq_func``, like the other steps. A last
+            step that re-runs a small-scale configuration (``transfer_points``) stays
+            one; with ``n_parallel > 1`` the last proposal waits for the runs in flight,
+            so it sees every result.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1313,7 +1325,10 @@ class LargeScaleOptimizer(_Facade):
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
         if final_acq_func is not None:
-            resolve_acquisition(final_acq_func)
+            try:
+                resolve_acquisition(final_acq_func)
+            except AcquisitionError as exc:
+                raise AcquisitionError(f"final_acq_func: {exc}") from None
         self._final_acq_func = final_acq_func
         self.search_space = search_space
         self.objective_func = objective_func

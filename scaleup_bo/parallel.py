@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from scaleup_bo.acquisition import resolve_acquisition
 from scaleup_bo.exceptions import DataError
 
 __all__ = ["check_transferable", "evaluate_in_parallel", "resolve_executor", "timed_call"]
@@ -105,7 +106,7 @@ def evaluate_in_parallel(
             ``None`` for nothing now. The run ends when it returns ``None`` with
             nothing in flight.
         final_acq_func: Acquisition of the last of the ``n_asks`` proposals (``None``:
-            the engine's).
+            the engine's); that proposal waits until nothing else is in flight.
 
     Returns:
         The recorded trials, in completion order.
@@ -113,6 +114,8 @@ def evaluate_in_parallel(
     objectives = objective if isinstance(objective, Mapping) else {scale: objective}
     for f in objectives.values():
         check_transferable(f, executor)
+    if final_acq_func is not None:
+        resolve_acquisition(final_acq_func)
     todo: list[list[Any] | None] = [list(p) for p in points] + [None] * n_asks
     in_flight: dict[cf.Future[Any], tuple[int, list[Any], str, float]] = {}
     trials = []
@@ -121,6 +124,8 @@ def evaluate_in_parallel(
         while True:
             while len(in_flight) < n_parallel and (todo or next_point is not None):
                 if todo:
+                    if todo == [None] and final_acq_func is not None and in_flight:
+                        break  # the final proposal waits for every result
                     point = todo.pop(0)
                     at = scale
                     if point is None:
