@@ -1018,6 +1018,11 @@ class _Facade:
             _check_callable("callback", callback)
         self._callback = callback
         self.engine = Engine(space, **engine_kwargs)
+        final = self._final_acq_func
+        if final is not None:
+            self.engine.history.metadata["final_acq_func"] = (
+                final if isinstance(final, str) else repr(final)
+            )
         self._run(objective, plan, progress)
 
     def _run(self, objective: Objective, plan: list[_Step], progress: bool) -> None:

@@ -758,6 +758,18 @@ def test_large_optimizer_final_acquisition_can_be_switched_off():
     assert calls == [1, 2, 3]
 
 
+def test_large_optimizer_records_its_final_acquisition_in_the_history():
+    large = LargeScaleOptimizer(
+        lambda p: (p[0] - 0.4) ** 2,
+        [Real(0.0, 1.0)],
+        X_iters_small=[[0.1], [0.5], [0.9]],
+        Y_iters_small=[0.2, 0.05, 0.3],
+        n_steps=1,
+        random_state=0,
+    )
+    assert large.history.metadata["final_acq_func"] == "PM"
+
+
 def test_large_optimizer_refuses_an_unknown_final_acquisition():
     with pytest.raises(ValueError, match="final_acq_func: unknown acq_func"):
         LargeScaleOptimizer(
