@@ -239,7 +239,7 @@ def test_ask_refuses_an_unknown_acquisition_for_one_proposal():
     engine = Engine([Real(0.0, 1.0)], random_state=0)
     with pytest.raises(AcquisitionError, match="unknown acq_func"):
         engine.ask("large", acq_func="nope")
-    assert engine._pending == []
+    assert engine.pending == []
 
 
 def test_pm_refuses_pending_points_and_a_failed_batch_leaves_nothing_pending():
@@ -248,11 +248,11 @@ def test_pm_refuses_pending_points_and_a_failed_batch_leaves_nothing_pending():
         engine.tell([x], (x - 0.3) ** 2, "large")
     with pytest.raises(AcquisitionError, match="pending"):
         engine.ask("large", n=2, acq_func="PM")
-    assert engine._pending == []
+    assert engine.pending == []
     engine.ask("large")
     with pytest.raises(AcquisitionError, match="pending"):
         engine.ask("large", acq_func="PM")
-    assert len(engine._pending) == 1
+    assert len(engine.pending) == 1
 
 
 def test_an_evaluated_optimum_is_replaced_by_a_fresh_neighbour():
