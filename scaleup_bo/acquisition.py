@@ -512,8 +512,9 @@ def propose(
     the one-hot patterns with ``optimize_acqf_mixed`` when there are at most
     ``max_combinations`` of them, and use ``optimize_acqf_mixed_alternating``
     otherwise. Integers are relaxed and rounded. When the rounded optimum was already
-    evaluated (a row of ``exclude``), the best unexcluded point of a space-filling set
-    of valid candidates is returned instead.
+    evaluated (a row of ``exclude``), the best unexcluded point among its neighbours
+    (one step in one dimension) and a space-filling set of valid candidates is returned
+    instead.
 
     Args:
         acqf: The acquisition function over ``(d + 1)``-dim inputs.
