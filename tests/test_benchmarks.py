@@ -266,6 +266,34 @@ def test_reach_interval_bootstraps_the_cost_to_reach_over_seeds():
     assert "90% interval" in text and "40 (40%)" in text and "[40%, 40%]" in text
 
 
+def test_benchmark_refuses_to_mix_runs_of_two_versions_of_a_method(tmp_path, capsys):
+    import json
+
+    from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS
+    from scaleup_bo.cli import main
+
+    out = tmp_path / "r.json"
+    base = ["benchmark", "--problems", "forrester", "--quiet", "--small-initial", "3"]
+    base += ["--small-steps", "1", "--large", "2", "--out", str(out)]
+    assert main([*base, "--seeds", "1", "--methods", "scaleup_bo"]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["versions"] == {"scaleup_bo": METHOD_VERSIONS["scaleup_bo"]}
+    # Runs stored by an earlier default (here: a file without versions) are not extended ...
+    del data["config"]["versions"]
+    out.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="scaleup_bo runs made by an earlier"):
+        main([*base, "--seeds", "2", "--methods", "scaleup_bo"])
+    # ... while other methods can still be added, and without those rows it re-runs them.
+    assert main([*base, "--seeds", "1", "--methods", "top_k"]) == 0
+    data = json.loads(out.read_text())
+    del data["results"]["forrester"]["scaleup_bo"]
+    out.write_text(json.dumps(data))
+    assert main([*base, "--seeds", "2", "--methods", "scaleup_bo"]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["results"]["forrester"]["scaleup_bo"]) == {"0", "1"}
+    capsys.readouterr()
+
+
 def test_benchmark_scaleup_bo_method_is_what_large_scale_optimizer_runs():
     # The benchmark drives the engine itself (to time each proposal); it must stay the
     # library's LargeScaleOptimizer with its defaults, or the tables measure something else.

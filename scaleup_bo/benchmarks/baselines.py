@@ -177,6 +177,11 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
     return result
 
 
+#: What the methods that follow the library's defaults run, recorded in a results file's
+#: config: a file whose stored runs of such a method were made by another version is not
+#: resumed, so one table never mixes two defaults.
+METHOD_VERSIONS: dict[str, str] = {"scaleup_bo": "qNEI, last run PM (17th session)"}
+
 #: Methods by name, in table order.
 METHODS: dict[str, Method] = {
     "scaleup_bo": scaleup_bo,

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from scaleup_bo.benchmarks.baselines import large_only
+from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS, large_only
 from scaleup_bo.benchmarks.problems import PROBLEMS
 from scaleup_bo.benchmarks.runner import load, run_benchmark, save, wtl
 
@@ -89,6 +89,7 @@ def run_cost_benchmark(
     config = {
         "cost_small": cost_small, "cost_large": cost_large, "budget": budget,
         "optimizer": {k: str(v) for k, v in optimizer_kwargs.items()},
+        "two_stage": METHOD_VERSIONS["scaleup_bo"],
     }  # fmt: skip
     data: dict[str, Any] = {"config": config, "traces": {}}
     if checkpoint is not None and Path(checkpoint).exists():

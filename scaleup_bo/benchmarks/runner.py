@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from scaleup_bo.benchmarks.baselines import METHODS
+from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS, METHODS
 from scaleup_bo.benchmarks.problems import PROBLEMS
 
 __all__ = ["format_tables", "load", "plot_regret", "regret_curve", "run_benchmark", "save"]
@@ -73,7 +73,10 @@ def run_benchmark(
                     f"not {value}: use another --out file"
                 )
         data.setdefault("small", {})
+        _check_versions(data, methods, checkpoint)
     cfg = data["config"]
+    versions = {m: METHOD_VERSIONS[m] for m in methods if m in METHOD_VERSIONS}
+    cfg["versions"] = {**cfg.get("versions", {}), **versions}
     cfg["problems"] = _union(cfg.get("problems", []), problems)
     cfg["methods"] = _union(cfg.get("methods", []), methods)
     cfg["seeds"] = _union(cfg.get("seeds", []), seeds)
@@ -102,6 +105,22 @@ def run_benchmark(
             bar.update(1)
     bar.close()
     return data
+
+
+def _check_versions(data: dict[str, Any], methods: list[str], checkpoint: str | Path) -> None:
+    """Refuse to add runs of a method to a file whose stored runs of it were made by
+    another version of it (see ``METHOD_VERSIONS``)."""
+    stored = data["config"].get("versions", {})
+    for method in methods:
+        if method not in METHOD_VERSIONS or stored.get(method) == METHOD_VERSIONS[method]:
+            continue
+        if any(runs.get(method) for runs in data["results"].values()):
+            made_by = repr(stored[method]) if method in stored else "an earlier version"
+            raise ValueError(
+                f"{checkpoint} holds {method} runs made by {made_by}, not "
+                f"{METHOD_VERSIONS[method]!r}: use another --out file, or remove its "
+                f"{method} rows to re-run them"
+            )
 
 
 def _union(old: Iterable[Any], new: Iterable[Any]) -> list[Any]:
