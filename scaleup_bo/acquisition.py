@@ -54,12 +54,11 @@ from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
-from skopt.space import Categorical, Integer
 from torch import Tensor
 
 from scaleup_bo.exceptions import AcquisitionError
 from scaleup_bo.model import LARGE_FIDELITY
-from scaleup_bo.space import SearchSpace, _category_index
+from scaleup_bo.space import SearchSpace
 
 __all__ = [
     "ACQUISITIONS",
@@ -620,25 +619,6 @@ def _onehot_patterns(space: SearchSpace, limit: int, seed: int) -> list[dict[int
     return patterns
 
 
-def _neighbours(space: SearchSpace, point: list[Any]) -> list[list[Any]]:
-    """Points one step from ``point``: each integer +-1, each other category, each real
-    moved by 1% of its (unit-cube) range either way; all within the space."""
-    out = []
-    for i, dim in enumerate(space.dimensions):
-        if isinstance(dim, Categorical):
-            own = _category_index(dim, point[i])
-            moves = [c for j, c in enumerate(dim.categories) if j != own]
-        elif isinstance(dim, Integer):
-            moves = [v for v in (point[i] - 1, point[i] + 1) if dim.low <= v <= dim.high]
-        else:
-            u = SearchSpace._encode_number(dim, point[i])
-            moves = [
-                SearchSpace._decode_number(dim, v) for v in (u - 0.01, u + 0.01) if 0 <= v <= 1
-            ]
-        out += [[*point[:i], m, *point[i + 1 :]] for m in moves]
-    return out
-
-
 def _best_fresh_candidate(
     acqf: AcquisitionFunction,
     space: SearchSpace,
@@ -651,7 +631,7 @@ def _best_fresh_candidate(
     """The best unexcluded point, by ``acqf``, among a space-filling set and (with
     ``near``, the rounded optimum that was already evaluated) its neighbours, which in a
     discrete space are where the next-best points usually are."""
-    points = (_neighbours(space, near) if near is not None else []) + space.sample(
+    points = (space.neighbours(near) if near is not None else []) + space.sample(
         2048, seed=seed + 1
     )
     U = space.to_unit(points)

@@ -243,7 +243,7 @@ class Engine:
                 "kernel": self.kernel,
                 "large_model": self.large_model,
                 "winsorize": self.winsorize,
-                "acq_func": acq_func if isinstance(acq_func, str) else repr(acq_func),
+                "acq_func": _acq_name(acq_func),
             }
         )
         for trial in resumed:
@@ -489,8 +489,7 @@ class Engine:
         points = _check_points(self.space, points, "points")
         if callback is not None:
             _check_callable("callback", callback)
-        if final_acq_func is not None:
-            resolve_acquisition(final_acq_func)
+        _check_final_acq_func(final_acq_func)
         executor = resolve_executor(self.executor if executor is None else executor)
         if executor is None and n_parallel > 1:
             executor = cf.ThreadPoolExecutor(max_workers=n_parallel)
@@ -1018,11 +1017,8 @@ class _Facade:
             _check_callable("callback", callback)
         self._callback = callback
         self.engine = Engine(space, **engine_kwargs)
-        final = self._final_acq_func
-        if final is not None:
-            self.engine.history.metadata["final_acq_func"] = (
-                final if isinstance(final, str) else repr(final)
-            )
+        if self._final_acq_func is not None:
+            self.engine.history.metadata["final_acq_func"] = _acq_name(self._final_acq_func)
         self._run(objective, plan, progress)
 
     def _run(self, objective: Objective, plan: list[_Step], progress: bool) -> None:
@@ -1329,11 +1325,7 @@ class LargeScaleOptimizer(_Facade):
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
-        if final_acq_func is not None:
-            try:
-                resolve_acquisition(final_acq_func)
-            except AcquisitionError as exc:
-                raise AcquisitionError(f"final_acq_func: {exc}") from None
+        _check_final_acq_func(final_acq_func)
         self._final_acq_func = final_acq_func
         self.search_space = search_space
         self.objective_func = objective_func
@@ -1740,6 +1732,21 @@ def _is_table(source: Any) -> bool:
 def _loo_error(model: Any, rows: Any) -> float:
     mean, _, observed = loo_predictions(model)
     return float(((mean - observed)[rows] ** 2).mean())
+
+
+def _acq_name(acq_func: str | AcquisitionBuilder) -> str:
+    """How an acquisition is recorded in a history's metadata."""
+    return acq_func if isinstance(acq_func, str) else repr(acq_func)
+
+
+def _check_final_acq_func(final_acq_func: str | AcquisitionBuilder | None) -> None:
+    """Refuse an unknown ``final_acq_func`` before anything runs, naming the argument."""
+    if final_acq_func is None:
+        return
+    try:
+        resolve_acquisition(final_acq_func)
+    except AcquisitionError as exc:
+        raise AcquisitionError(f"final_acq_func: {exc}") from None
 
 
 def _check_scale(scale: str) -> None:

@@ -293,6 +293,23 @@ class SearchSpace:
             return torch.zeros(0, self._n_columns, dtype=_DTYPE)
         return torch.tensor(rows, dtype=_DTYPE)
 
+    def neighbours(self, point: Sequence[Any]) -> list[list[Any]]:
+        """Points one step from ``point``: each integer +-1, each other category, each real
+        moved by 1% of its (unit-cube) range either way; all within the space."""
+        point = self.validate(point)
+        out = []
+        for i, dim in enumerate(self._dims):
+            if isinstance(dim, Categorical):
+                own = _category_index(dim, point[i])
+                moves = [c for j, c in enumerate(dim.categories) if j != own]
+            elif isinstance(dim, Integer):
+                moves = [v for v in (point[i] - 1, point[i] + 1) if dim.low <= v <= dim.high]
+            else:
+                u = self._encode_number(dim, point[i])
+                moves = [self._decode_number(dim, v) for v in (u - 0.01, u + 0.01) if 0 <= v <= 1]
+            out += [[*point[:i], m, *point[i + 1 :]] for m in moves]
+        return out
+
     def from_unit(self, X: Tensor | np.ndarray) -> list[list[Any]]:
         """Decode unit-cube rows into valid points in user units.
 

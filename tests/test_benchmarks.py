@@ -103,14 +103,20 @@ def test_benchmark_smoke_one_seed(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def _tiny_benchmark_argv(out):
+    """``scaleup-bo benchmark`` on Forrester, 3 + 1 small runs and 2 large ones, into ``out``
+    (add ``--seeds`` and ``--methods``)."""
+    base = ["benchmark", "--problems", "forrester", "--quiet", "--small-initial", "3"]
+    return [*base, "--small-steps", "1", "--large", "2", "--out", str(out)]
+
+
 def test_benchmark_resumes_from_its_results_file_without_rerunning(tmp_path, capsys):
     import json
 
     from scaleup_bo.cli import main
 
     out = tmp_path / "r.json"
-    base = ["benchmark", "--problems", "forrester", "--quiet", "--small-initial", "3"]
-    base += ["--small-steps", "1", "--large", "2", "--out", str(out)]
+    base = _tiny_benchmark_argv(out)
     assert main([*base, "--seeds", "1", "--methods", "top_k"]) == 0
     data = json.loads(out.read_text())
     assert len(data["small"]["forrester"]["0"]["X"]) == 4  # the shared small stage is kept
@@ -273,8 +279,7 @@ def test_benchmark_refuses_to_mix_runs_of_two_versions_of_a_method(tmp_path, cap
     from scaleup_bo.cli import main
 
     out = tmp_path / "r.json"
-    base = ["benchmark", "--problems", "forrester", "--quiet", "--small-initial", "3"]
-    base += ["--small-steps", "1", "--large", "2", "--out", str(out)]
+    base = _tiny_benchmark_argv(out)
     assert main([*base, "--seeds", "1", "--methods", "scaleup_bo"]) == 0
     data = json.loads(out.read_text())
     assert data["config"]["versions"] == {"scaleup_bo": METHOD_VERSIONS["scaleup_bo"]}

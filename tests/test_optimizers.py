@@ -776,3 +776,7 @@ def test_large_optimizer_refuses_an_unknown_final_acquisition():
             lambda p: p[0], [Real(0.0, 1.0)], X_iters_small=[[0.1]], Y_iters_small=[0.1],
             final_acq_func="nope",
         )  # fmt: skip
+    engine = Engine([Real(0.0, 1.0)])
+    with pytest.raises(ValueError, match="final_acq_func: unknown acq_func"):
+        engine.run(lambda p: p[0], "large", [[0.5]], 1, final_acq_func="nope")
+    assert len(engine.history) == 0  # refused before any evaluation
