@@ -67,6 +67,7 @@ __all__ = [
     "AcquisitionContext",
     "acquisition_value",
     "build_acquisition",
+    "exploits",
     "propose",
     "register_acquisition",
     "resolve_acquisition",
@@ -400,6 +401,13 @@ def resolve_acquisition(acq_func: str | AcquisitionBuilder) -> AcquisitionBuilde
         f"unknown acq_func {acq_func!r}; use one of {sorted(ACQUISITIONS)} or a callable "
         "(model, context) -> botorch AcquisitionFunction."
     )
+
+
+def exploits(acq_func: str | AcquisitionBuilder) -> bool:
+    """Whether ``acq_func`` is pure exploitation (``"PM"``, the posterior mean): the
+    engine then gives it the model fitted as for a recommendation (its
+    ``exploit_noise_floor``) rather than the exploring one."""
+    return resolve_acquisition(acq_func) is _pm
 
 
 def build_acquisition(

@@ -27,6 +27,7 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import MultiTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch import settings
+from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import MaternKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import GammaPrior, LogNormalPrior
@@ -37,6 +38,7 @@ from scaleup_bo.exceptions import DataError
 
 __all__ = [
     "DEFAULT_SMALL_FIDELITY",
+    "EXPLOIT_NOISE_FLOOR",
     "KERNELS",
     "LARGE_FIDELITY",
     "LARGE_MODELS",
@@ -63,6 +65,11 @@ MAX_FIT_POINTS = 256
 #: iterative, approximate solves above 800, which is slower here and less accurate.
 MAX_CHOLESKY_SIZE = 5000
 
+#: Noise floor of the model behind exploiting choices (the ``"PM"`` acquisition, so the
+#: last large-scale run, and ``Engine.recommend``): below BoTorch's ``1e-4``, which the
+#: exploring proposals keep (README, "Choosing the defaults").
+EXPLOIT_NOISE_FLOOR = 1e-7
+
 #: Fidelity kernels the shared model can use.
 KERNELS: tuple[str, ...] = ("linear_truncated", "downsampling")
 
@@ -83,6 +90,7 @@ def build_model(
     kernel: Kernel = "linear_truncated",
     multitask: bool = False,
     categorical_columns: Sequence[int] = (),
+    noise_floor: float | None = None,
 ) -> SingleTaskMultiFidelityGP | MultiTaskGP:
     """Build (not fit) the shared model.
 
@@ -101,6 +109,10 @@ def build_model(
             is task 1; every smaller fidelity task 0), BoTorch's default kernel and
             priors. It predicts the large scale at inputs whose last column is 1.0
             (its training inputs hold the task index, not the fidelity).
+        noise_floor: Lower bound of the inferred noise variance (of the standardized
+            outcomes) instead of BoTorch's ``1e-4``; BoTorch's noise prior is kept. A
+            noise-free objective is then interpolated more closely, which locates its
+            optimum more finely (``EXPLOIT_NOISE_FLOOR``); noisy data keep their noise.
 
     Returns:
         An unfitted model with a ``Standardize`` outcome transform.
@@ -124,12 +136,16 @@ def build_model(
             f"categorical_columns must be design columns (0 to {fidelity_column - 1}), "
             f"got {categorical_columns}."
         )
+    if noise_floor is not None and not 0 < noise_floor < 1e-2:
+        raise DataError(f"noise_floor must be a positive number below 1e-2, got {noise_floor!r}.")
     if multitask:
         X = train_X.clone()
         X[:, -1] = (X[:, -1] == LARGE_FIDELITY).to(X.dtype)
         if X[:, -1].unique().numel() < 2:
             raise DataError("a multi-task model needs points at both scales.")
-        return MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1])
+        return _with_noise_floor(
+            MultiTaskGP(X, train_Y, task_feature=-1, output_tasks=[1]), noise_floor
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InputDataWarning)
         model = SingleTaskMultiFidelityGP(
@@ -144,6 +160,22 @@ def build_model(
         fidelity_kernel.covar_module_unbiased = design_kernel(
             fidelity_column, categorical_columns
         ).to(train_X)
+    return _with_noise_floor(model, noise_floor)
+
+
+def _with_noise_floor(model: Any, floor: float | None) -> Any:
+    """``model`` with the lower bound of its inferred noise moved to ``floor`` (BoTorch's
+    models read theirs, ``1e-4``, when they are built; the prior and the starting value
+    are kept)."""
+    if floor is None:
+        return model
+    for module in model.likelihood.modules():
+        old = getattr(module, "raw_noise_constraint", None)
+        if isinstance(old, GreaterThan):
+            start = old.initial_value
+            module.register_constraint(
+                "raw_noise", GreaterThan(floor, transform=None, initial_value=start)
+            )
     return model
 
 
@@ -232,6 +264,7 @@ def fit_model(
     max_fit_points: int = MAX_FIT_POINTS,
     multitask: bool = False,
     categorical_columns: Sequence[int] = (),
+    noise_floor: float | None = None,
 ) -> SingleTaskMultiFidelityGP | MultiTaskGP | None:
     """Build and fit the shared model, never raising on a numerical failure.
 
@@ -251,12 +284,17 @@ def fit_model(
             half of it); the returned model conditions on every point.
         multitask: Fit the ``MultiTaskGP`` alternative (see :func:`build_model`).
         categorical_columns: One-hot columns (see :func:`build_model`).
+        noise_floor: Lower bound of the inferred noise (see :func:`build_model`).
 
     Returns:
         The fitted model in eval mode, or ``None``.
     """
     build = partial(
-        build_model, kernel=kernel, multitask=multitask, categorical_columns=categorical_columns
+        build_model,
+        kernel=kernel,
+        multitask=multitask,
+        categorical_columns=categorical_columns,
+        noise_floor=noise_floor,
     )
     last_error: Exception | None = None
     for attempt in range(attempts):

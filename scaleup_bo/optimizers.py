@@ -42,6 +42,7 @@ from scaleup_bo.acquisition import (
     acquisition_value,
     build_acquisition,
     check_options,
+    exploits,
     propose,
     resolve_acquisition,
 )
@@ -50,6 +51,7 @@ from scaleup_bo.exceptions import AcquisitionError, DataError, TooManyFailuresEr
 from scaleup_bo.history import SCALES, History, Journal, Trial, read_table
 from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
+    EXPLOIT_NOISE_FLOOR,
     KERNELS,
     LARGE_FIDELITY,
     LARGE_MODELS,
@@ -153,6 +155,15 @@ class Engine:
             exist. Its median regret was 30-70x lower on the benchmark's two mixed
             problems, whose large scale is the small one shifted, scaled and offset, and
             higher on the continuous ones (README, "Choosing the defaults").
+        exploit_noise_floor: Lower bound of the inferred noise variance (of the
+            standardized outcomes) in the model behind exploiting choices: proposals of
+            the ``"PM"`` acquisition (``LargeScaleOptimizer``'s last run) and
+            :meth:`recommend`. That model is fitted again to the same data with this
+            floor (default ``EXPLOIT_NOISE_FLOOR`` = 1e-7) instead of BoTorch's 1e-4,
+            which the exploring proposals keep: a noise-free objective is then
+            interpolated closely enough to locate its optimum finely, while noisy
+            data keep their fitted noise. ``None``: the exploring model (README,
+            "Choosing the defaults").
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -183,6 +194,7 @@ class Engine:
         guard_ratio: float = GUARD_RATIO,
         large_model: LargeModel = "shared",
         winsorize: bool = False,
+        exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -203,6 +215,18 @@ class Engine:
         if not isinstance(winsorize, bool):
             raise DataError(f"winsorize must be True or False, got {winsorize!r}.")
         self.winsorize = winsorize
+        if exploit_noise_floor is not None and (
+            isinstance(exploit_noise_floor, bool)
+            or not isinstance(exploit_noise_floor, numbers.Real)
+            or not 0 < exploit_noise_floor < 1e-2
+        ):
+            raise DataError(
+                "exploit_noise_floor must be None or a positive number below 1e-2, got "
+                f"{exploit_noise_floor!r}."
+            )
+        self.exploit_noise_floor = (
+            None if exploit_noise_floor is None else float(exploit_noise_floor)
+        )
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
@@ -243,6 +267,7 @@ class Engine:
                 "kernel": self.kernel,
                 "large_model": self.large_model,
                 "winsorize": self.winsorize,
+                "exploit_noise_floor": self.exploit_noise_floor,
                 "acq_func": _acq_name(acq_func),
             }
         )
@@ -256,8 +281,9 @@ class Engine:
                 error=trial.error,
             )
         self._pending: list[tuple[tuple[Any, ...], str]] = []
-        # Fitted models by name ("shared", "large_only", "multitask"), each with the
-        # history size it was fitted at: refitted once per tell (see _cached).
+        # Fitted models by name ("shared", "large_only", "multitask"; with "@<floor>"
+        # when fitted with the exploit noise floor), each with the history size it was
+        # fitted at: refitted once per tell (see _cached).
         self._fits: dict[str, tuple[int, Any]] = {}
         if not isinstance(transfer_guard, bool):
             raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
@@ -658,22 +684,28 @@ class Engine:
             return False
         return self.transfer.get("uses_small_scale") is False
 
-    def _model_for(self, scale: str, seed: int) -> tuple[Any, Tensor, Tensor] | None:
+    def _model_for(
+        self, scale: str, seed: int, *, exploit: bool = False
+    ) -> tuple[Any, Tensor, Tensor] | None:
         """The fitted model that predicts ``scale``, with its training data: the shared
         model, or at large scale with ``transfer_guard`` the guard's choice (see
         :meth:`_guard`), and with ``large_model="multitask"`` the MultiTaskGP in place of
-        the shared model. ``None`` when no model can be fitted yet."""
-        model = self.fit(seed=seed)
+        the shared model. With ``exploit``, each is fitted with ``exploit_noise_floor``.
+        ``None`` when no model can be fitted yet."""
+        floor = self.exploit_noise_floor if exploit else None
+        model = self.fit(seed=seed, noise_floor=floor)
         if model is None:
             return None
         train_X, train_Y = self.training_data()
         if scale == "large" and self.large_model == "multitask":
-            model = self._fit_multitask(train_X, train_Y, seed) or model
+            model = self._fit_multitask(train_X, train_Y, seed, floor) or model
         if scale == "large" and self.transfer_guard:
-            return self._guard(model, train_X, train_Y, seed)
+            return self._guard(model, train_X, train_Y, seed, floor)
         return model, train_X, train_Y
 
-    def _fit_multitask(self, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
+    def _fit_multitask(
+        self, train_X: Tensor, train_Y: Tensor, seed: int, noise_floor: float | None = None
+    ) -> Any:
         """The MultiTaskGP of ``large_model="multitask"`` (cached until the next tell), or
         ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (or no
         small-scale ones) exist, or when it cannot be fitted."""
@@ -681,7 +713,8 @@ class Engine:
         if large < MULTITASK_MIN_LARGE or large == train_X.shape[0]:
             return None
         return self._cached(
-            "multitask", lambda: fit_model(train_X, train_Y, seed=seed, multitask=True)
+            _fit_name("multitask", noise_floor),
+            lambda: fit_model(train_X, train_Y, seed=seed, multitask=True, noise_floor=noise_floor),
         )
 
     def _cached(self, name: str, fit: Callable[[], Any]) -> Any:
@@ -738,7 +771,8 @@ class Engine:
     def _propose(
         self, scale: str, seed: int, acq_func: str | AcquisitionBuilder | None = None
     ) -> list[Any] | None:
-        fitted = self._model_for(scale, seed)
+        acq_func = acq_func or self.acq_func
+        fitted = self._model_for(scale, seed, exploit=exploits(acq_func))
         if fitted is None:
             return None
         model, train_X, train_Y = fitted
@@ -754,7 +788,7 @@ class Engine:
             seed=seed,
             space=self.space,
         )
-        acqf = build_acquisition(acq_func or self.acq_func, model, context)
+        acqf = build_acquisition(acq_func, model, context)
         return self._optimize(acqf, scale, seed, context.X_baseline)
 
     def _optimize(self, acqf: Any, scale: str, seed: int, X_baseline: Tensor) -> list[Any]:
@@ -827,8 +861,13 @@ class Engine:
         train_Y = -torch.tensor([[t.value] for t in ok], dtype=torch.float64).reshape(-1, 1)
         return train_X, winsorize_targets(train_X, train_Y) if self.winsorize else train_Y
 
-    def fit(self, seed: int | None = None) -> Any:
+    def fit(self, seed: int | None = None, *, noise_floor: float | None = None) -> Any:
         """Fit the shared model on every successful trial (cached until the next tell).
+
+        Args:
+            seed: Seeds the fit (default: ``random_state``).
+            noise_floor: Lower bound of the inferred noise instead of BoTorch's (see
+                :func:`~scaleup_bo.model.build_model`); cached separately.
 
         Returns:
             The fitted ``SingleTaskMultiFidelityGP``, or ``None`` when there is no data
@@ -842,13 +881,18 @@ class Engine:
             return fit_model(
                 train_X, train_Y, kernel=self.kernel,
                 seed=self.random_state if seed is None else seed,
-                categorical_columns=self.space.one_hot_columns,
+                categorical_columns=self.space.one_hot_columns, noise_floor=noise_floor,
             )  # fmt: skip
 
-        return self._cached("shared", fit_shared)
+        return self._cached(_fit_name("shared", noise_floor), fit_shared)
 
     def _guard(
-        self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int
+        self,
+        model: Any,
+        train_X: Tensor,
+        train_Y: Tensor,
+        seed: int,
+        noise_floor: float | None = None,
     ) -> tuple[Any, Tensor, Tensor]:
         """Negative-transfer guard: the shared model, or a large-scale-only one.
 
@@ -867,13 +911,14 @@ class Engine:
             return model, train_X, train_Y
         columns = self.space.one_hot_columns
         large_only = self._cached(
-            "large_only",
+            _fit_name("large_only", noise_floor),
             lambda: fit_model(
                 train_X[large],
                 train_Y[large],
                 kernel=self.kernel,
                 seed=seed,
                 categorical_columns=columns,
+                noise_floor=noise_floor,
             ),
         )
         if large_only is None:
@@ -912,13 +957,15 @@ class Engine:
 
         The largest posterior mean of ``-y`` at the large-scale fidelity, over the
         points evaluated at large scale and (unless ``evaluated_only``) the maximizer
-        of that mean over the whole space. With ``transfer_guard``, the model is the
-        one the guard chooses (the large-scale-only model when the small scale is
-        misleading). ``None`` when the model cannot be fitted; then use :meth:`best`.
+        of that mean over the whole space. The model is fitted with
+        ``exploit_noise_floor``, as for a ``"PM"`` proposal. With ``transfer_guard``, the
+        model is the one the guard chooses (the large-scale-only model when the small
+        scale is misleading). ``None`` when the model cannot be fitted; then use
+        :meth:`best`.
         """
         seed = self._step_seed("large")
         with _seeded(seed):
-            fitted = self._model_for("large", seed)
+            fitted = self._model_for("large", seed, exploit=True)
             if fitted is None:
                 return None
             model = fitted[0]
@@ -1282,6 +1329,9 @@ class LargeScaleOptimizer(_Facade):
             step that re-runs a small-scale configuration (``transfer_points``) stays
             one; with ``n_parallel > 1`` the last proposal waits for the runs in flight,
             so it sees every result.
+        exploit_noise_floor: Noise floor of the model behind ``"PM"`` proposals, so of
+            the last run (default 1e-7; ``None``: BoTorch's 1e-4, as for the other
+            proposals); see :class:`Engine`.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1322,6 +1372,7 @@ class LargeScaleOptimizer(_Facade):
         large_model: LargeModel = "shared",
         winsorize: bool = False,
         final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
+        exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1387,6 +1438,7 @@ class LargeScaleOptimizer(_Facade):
             transfer_guard=transfer_guard,
             large_model=large_model,
             winsorize=winsorize,
+            exploit_noise_floor=exploit_noise_floor,
         )  # fmt: skip
 
 
@@ -1541,6 +1593,10 @@ class ScaleUpOptimizer(_Facade):
             guard_ratio=guard_ratio,
             large_model=large_model,
             winsorize=winsorize,
+            # Its recommendation keeps the exploring model's noise floor: the lower floor
+            # was screened for LargeScaleOptimizer's last run only, and the cost-aware
+            # benchmark's runs were made without it (README, "Choosing the defaults").
+            exploit_noise_floor=None,
         )
         for where in (large_acq_func, small_acq_func):
             if where is not None:
@@ -1732,6 +1788,11 @@ def _is_table(source: Any) -> bool:
 def _loo_error(model: Any, rows: Any) -> float:
     mean, _, observed = loo_predictions(model)
     return float(((mean - observed)[rows] ** 2).mean())
+
+
+def _fit_name(name: str, noise_floor: float | None) -> str:
+    """Cache key of a model fitted with ``noise_floor`` (``None``: BoTorch's)."""
+    return name if noise_floor is None else f"{name}@{noise_floor:g}"
 
 
 def _acq_name(acq_func: str | AcquisitionBuilder) -> str:

@@ -311,3 +311,36 @@ def test_winsorize_leaves_small_or_untailed_data_alone():
     assert torch.equal(winsorize_targets(X, floor), floor)
     X, empty = _one_scale(torch.zeros(0))
     assert winsorize_targets(X, empty).shape == (0, 1)
+
+
+@pytest.mark.parametrize("multitask", [False, True])
+def test_noise_floor_lets_noise_free_data_be_fitted_below_botorchs_floor(multitask):
+    x = torch.linspace(0, 1, 30, dtype=torch.float64).unsqueeze(-1)
+    xs = torch.linspace(0.02, 0.98, 30, dtype=torch.float64).unsqueeze(-1)
+    X = torch.cat(
+        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([x, torch.ones_like(x)], -1)]
+    )
+    Y = -torch.cat([0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5, _forrester(x)])
+    default = fit_model(X, Y, seed=0, multitask=multitask)
+    exact = fit_model(X, Y, seed=0, multitask=multitask, noise_floor=1e-7)
+    # Dense noise-free data: the default fit sits at BoTorch's floor (1e-4), the other
+    # goes below it (3e-5 for the shared model, 2e-6 for the multi-task one).
+    assert float(default.likelihood.noise.min()) >= 1e-4 * (1 - 1e-6)
+    assert float(exact.likelihood.noise.max()) < 0.5e-4
+    assert float(exact.likelihood.noise.min()) >= 1e-7 * (1 - 1e-6)
+
+
+def test_noise_floor_keeps_the_noise_of_noisy_data():
+    X, Y = _data()
+    noisy = Y + 0.5 * torch.randn(
+        Y.shape, generator=torch.Generator().manual_seed(1), dtype=Y.dtype
+    )
+    model = fit_model(X, noisy, seed=0, noise_floor=1e-7)
+    assert float(model.likelihood.noise) > 1e-3  # the floor is a bound, not a value
+
+
+@pytest.mark.parametrize("floor", [0.0, -1e-6, float("nan"), 1.0])
+def test_noise_floor_must_be_a_small_positive_number(floor):
+    X, Y = _data()
+    with pytest.raises(DataError, match="noise_floor"):
+        build_model(X, Y, noise_floor=floor)
