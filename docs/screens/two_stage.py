@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
@@ -33,25 +33,31 @@ def run_screen(
 ) -> None:
     """Run ``make_engine(problem, seed)`` through the protocol for every comma-separated
     problem and seed, appending a record per run to ``out``."""
+    with open(out, "a") as f:
+        for name, problem, seed, X, Y in stored_stages(problems, seeds):
+            engine = make_engine(problem, seed)
+            engine.tell_many(X, Y, "small")
+            result = _engine_loop(engine, problem, _best_small(X, Y), N_LARGE)
+            best = [min(result.values[: k + 1]) for k in range(N_LARGE)]
+            regret = [problem.regret(v) for v in best]
+            extra = describe(engine) if describe is not None else {}
+            record = {"problem": name, "seed": seed, "mode": mode, **extra}
+            record.update(regret=regret, best=best, overhead=result.overhead)
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            shown = " ".join(f"{k}={_short(v)}" for k, v in extra.items() if v is not None)
+            print(name, seed, mode, f"{regret[-1]:.3g}", shown, flush=True)
+
+
+def stored_stages(problems: str, seeds: str) -> Iterator[tuple[str, Problem, int, list, list]]:
+    """``(name, problem, seed, X, Y)`` for every comma-separated problem and seed: the small
+    stage stored in ``docs/benchmark_results.json`` (warnings silenced for the screen)."""
     warnings.filterwarnings("ignore")
     stages = load("docs/benchmark_results.json")["small"]
-    with open(out, "a") as f:
-        for name in problems.split(","):
-            problem = PROBLEMS[name]
-            for seed in map(int, seeds.split(",")):
-                X, Y = stages[name][str(seed)]["X"], stages[name][str(seed)]["Y"]
-                engine = make_engine(problem, seed)
-                engine.tell_many(X, Y, "small")
-                result = _engine_loop(engine, problem, _best_small(X, Y), N_LARGE)
-                best = [min(result.values[: k + 1]) for k in range(N_LARGE)]
-                regret = [problem.regret(v) for v in best]
-                extra = describe(engine) if describe is not None else {}
-                record = {"problem": name, "seed": seed, "mode": mode, **extra}
-                record.update(regret=regret, best=best, overhead=result.overhead)
-                f.write(json.dumps(record) + "\n")
-                f.flush()
-                shown = " ".join(f"{k}={_short(v)}" for k, v in extra.items() if v is not None)
-                print(name, seed, mode, f"{regret[-1]:.3g}", shown, flush=True)
+    for name in problems.split(","):
+        for seed in map(int, seeds.split(",")):
+            stage = stages[name][str(seed)]
+            yield name, PROBLEMS[name], seed, stage["X"], stage["Y"]
 
 
 def _short(value: Any) -> str:
