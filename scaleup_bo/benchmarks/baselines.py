@@ -60,7 +60,8 @@ def _engine_loop(
 def scaleup_bo(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
     """The library as ``LargeScaleOptimizer`` runs it: shared two-fidelity model, first
     run = the small-scale winner, then its default acquisition (qNEI), the last run on
-    the posterior mean's maximizer (its default ``final_acq_func``)."""
+    the posterior mean's maximizer (its default ``final_acq_func``) under the model
+    refitted with its ``exploit_noise_floor``."""
     engine = Engine(problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ)
     engine.tell_many(X, Y, "small")
     return _engine_loop(engine, problem, _best_small(X, Y), n_large, DEFAULT_FINAL_ACQ)
@@ -180,7 +181,9 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
 #: What the methods that follow the library's defaults run, recorded in a results file's
 #: config: a file whose stored runs of such a method were made by another version is not
 #: resumed, so one table never mixes two defaults.
-METHOD_VERSIONS: dict[str, str] = {"scaleup_bo": "qNEI, last run PM (17th session)"}
+METHOD_VERSIONS: dict[str, str] = {
+    "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session)"
+}
 
 #: Methods by name, in table order.
 METHODS: dict[str, Method] = {
