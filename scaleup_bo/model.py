@@ -172,10 +172,11 @@ def _with_noise_floor(model: Any, floor: float | None) -> Any:
     for module in model.likelihood.modules():
         old = getattr(module, "raw_noise_constraint", None)
         if isinstance(old, GreaterThan):
-            start = old.initial_value
-            module.register_constraint(
-                "raw_noise", GreaterThan(floor, transform=None, initial_value=start)
-            )
+            start = old.initial_value  # in raw units: the noise itself without a transform
+            if start is not None and old.enforced:
+                start = old.transform(start)
+            new = GreaterThan(floor, transform=None, initial_value=start)
+            module.register_constraint("raw_noise", new.to(module.raw_noise))
     return model
 
 

@@ -162,8 +162,10 @@ class Engine:
             floor (default ``EXPLOIT_NOISE_FLOOR`` = 1e-7) instead of BoTorch's 1e-4,
             which the exploring proposals keep: a noise-free objective is then
             interpolated closely enough to locate its optimum finely, while noisy
-            data keep their fitted noise. ``None``: the exploring model (README,
-            "Choosing the defaults").
+            data keep their fitted noise. The transfer guard and ``large_model`` choose
+            the model with the exploring fits; the chosen one is refitted (and used as
+            fitted for exploring if the refit fails). ``None``: the exploring model
+            (README, "Choosing the defaults").
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -690,22 +692,53 @@ class Engine:
         """The fitted model that predicts ``scale``, with its training data: the shared
         model, or at large scale with ``transfer_guard`` the guard's choice (see
         :meth:`_guard`), and with ``large_model="multitask"`` the MultiTaskGP in place of
-        the shared model. With ``exploit``, each is fitted with ``exploit_noise_floor``.
-        ``None`` when no model can be fitted yet."""
-        floor = self.exploit_noise_floor if exploit else None
-        model = self.fit(seed=seed, noise_floor=floor)
+        the shared model. With ``exploit``, the chosen model is then fitted again to its
+        data with ``exploit_noise_floor`` (see :meth:`_refit`); the choice itself is made
+        with the exploring models. ``None`` when no model can be fitted yet."""
+        model = self.fit(seed=seed)
         if model is None:
             return None
         train_X, train_Y = self.training_data()
+        kind = "shared"
         if scale == "large" and self.large_model == "multitask":
-            model = self._fit_multitask(train_X, train_Y, seed, floor) or model
+            multitask = self._fit_multitask(train_X, train_Y, seed)
+            if multitask is not None:
+                model, kind = multitask, "multitask"
         if scale == "large" and self.transfer_guard:
-            return self._guard(model, train_X, train_Y, seed, floor)
+            model, train_X, train_Y = self._guard(model, train_X, train_Y, seed)
+            if self.transfer.get("uses_small_scale") is False:
+                kind = "large_only"
+        if exploit and self.exploit_noise_floor is not None:
+            model = self._refit(kind, model, train_X, train_Y, seed)
         return model, train_X, train_Y
 
-    def _fit_multitask(
-        self, train_X: Tensor, train_Y: Tensor, seed: int, noise_floor: float | None = None
-    ) -> Any:
+    def _refit(self, kind: str, model: Any, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
+        """The exploring model ``model`` (``"shared"``, ``"multitask"`` or the guard's
+        ``"large_only"``) fitted again to the same data with ``exploit_noise_floor``
+        (cached until the next tell); ``model`` itself when that fit fails."""
+        floor = self.exploit_noise_floor
+        if kind == "shared":
+            refit = self.fit(seed=seed, noise_floor=floor)
+        else:
+            refit = self._cached(
+                _fit_name(kind, floor),
+                lambda: fit_model(
+                    train_X, train_Y, kernel=self.kernel, seed=seed,
+                    multitask=kind == "multitask",
+                    categorical_columns=() if kind == "multitask" else self.space.one_hot_columns,
+                    noise_floor=floor,
+                ),
+            )  # fmt: skip
+        if refit is None:
+            logger.warning(
+                "the %s model's refit with noise floor %g failed; exploiting the model as "
+                "fitted for exploring",
+                kind, floor,
+            )  # fmt: skip
+            return model
+        return refit
+
+    def _fit_multitask(self, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
         """The MultiTaskGP of ``large_model="multitask"`` (cached until the next tell), or
         ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (or no
         small-scale ones) exist, or when it cannot be fitted."""
@@ -713,8 +746,7 @@ class Engine:
         if large < MULTITASK_MIN_LARGE or large == train_X.shape[0]:
             return None
         return self._cached(
-            _fit_name("multitask", noise_floor),
-            lambda: fit_model(train_X, train_Y, seed=seed, multitask=True, noise_floor=noise_floor),
+            "multitask", lambda: fit_model(train_X, train_Y, seed=seed, multitask=True)
         )
 
     def _cached(self, name: str, fit: Callable[[], Any]) -> Any:
@@ -887,12 +919,7 @@ class Engine:
         return self._cached(_fit_name("shared", noise_floor), fit_shared)
 
     def _guard(
-        self,
-        model: Any,
-        train_X: Tensor,
-        train_Y: Tensor,
-        seed: int,
-        noise_floor: float | None = None,
+        self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int
     ) -> tuple[Any, Tensor, Tensor]:
         """Negative-transfer guard: the shared model, or a large-scale-only one.
 
@@ -911,14 +938,13 @@ class Engine:
             return model, train_X, train_Y
         columns = self.space.one_hot_columns
         large_only = self._cached(
-            _fit_name("large_only", noise_floor),
+            "large_only",
             lambda: fit_model(
                 train_X[large],
                 train_Y[large],
                 kernel=self.kernel,
                 seed=seed,
                 categorical_columns=columns,
-                noise_floor=noise_floor,
             ),
         )
         if large_only is None:
@@ -943,7 +969,9 @@ class Engine:
 
     @property
     def model(self) -> Any:
-        """The shared model as last fitted (``None`` before the first fit)."""
+        """The shared model as last fitted for exploring (``None`` before the first fit);
+        exploiting choices use its refit with ``exploit_noise_floor``
+        (``fit(noise_floor=engine.exploit_noise_floor)``)."""
         return self._fits.get("shared", (-1, None))[1]
 
     @property

@@ -330,3 +330,40 @@ def test_pm_and_recommend_use_a_model_fitted_with_the_exploit_noise_floor():
 def test_exploit_noise_floor_is_checked(floor):
     with pytest.raises(DataError, match="exploit_noise_floor"):
         Engine([Real(0.0, 1.0)], exploit_noise_floor=floor)
+
+
+def test_the_guard_and_model_choices_are_made_with_the_exploring_models():
+    # Refitted with the low floor, the shared model nearly interpolates and its
+    # leave-one-out error on the large runs triples: were the guard asked about the
+    # refits it would drop the small scale here (PM regret 1.1e-4). It decides on the
+    # exploring models (shared kept), and PM then uses the shared model's refit.
+    optimum, forrester = 0.757249, lambda x: (6 * x - 2) ** 2 * math.sin(12 * x - 4)
+    engine = _forrester_engine(transfer_guard=True)
+    (x,) = engine.ask("large", acq_func="PM")
+    assert engine.transfer["uses_small_scale"] is True
+    assert forrester(x) - forrester(optimum) < 1e-6
+    assert "large_only@1e-07" not in engine._fits
+    # With the multi-task model, PM uses its refit.
+    engine = _forrester_engine(large_model="multitask")
+    engine.ask("large", acq_func="PM")
+    assert float(engine._fits["multitask@1e-07"][1].likelihood.noise.min()) < 1e-4
+
+
+def test_a_failed_refit_falls_back_to_the_exploring_model(monkeypatch, caplog):
+    import logging
+
+    import scaleup_bo.optimizers as optimizers
+
+    real = optimizers.fit_model
+
+    def no_low_floor(*args, noise_floor=None, **kwargs):
+        return None if noise_floor is not None else real(*args, **kwargs)
+
+    monkeypatch.setattr(optimizers, "fit_model", no_low_floor)
+    expected = _forrester_engine(exploit_noise_floor=None).ask("large", acq_func="PM")
+    engine = _forrester_engine()
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        assert engine.ask("large", acq_func="PM") == expected  # not a space-filling point
+    assert "refit with noise floor" in caplog.text
+    engine.cancel(expected, "large")
+    assert engine.recommend() is not None

@@ -328,6 +328,12 @@ def test_noise_floor_lets_noise_free_data_be_fitted_below_botorchs_floor(multita
     assert float(default.likelihood.noise.min()) >= 1e-4 * (1 - 1e-6)
     assert float(exact.likelihood.noise.max()) < 0.5e-4
     assert float(exact.likelihood.noise.min()) >= 1e-7 * (1 - 1e-6)
+    # BoTorch's noise prior is kept.
+    assert (
+        [name for name, *_ in exact.likelihood.named_priors()]
+        == [name for name, *_ in default.likelihood.named_priors()]
+        != []
+    )
 
 
 def test_noise_floor_keeps_the_noise_of_noisy_data():

@@ -768,6 +768,12 @@ def test_large_optimizer_records_its_final_acquisition_in_the_history():
         random_state=0,
     )
     assert large.history.metadata["final_acq_func"] == "PM"
+    assert large.engine.exploit_noise_floor == 1e-7  # its model: the refit (Engine)
+    off = LargeScaleOptimizer(
+        lambda p: (p[0] - 0.4) ** 2, [Real(0.0, 1.0)], X_iters_small=[[0.1], [0.5], [0.9]],
+        Y_iters_small=[0.2, 0.05, 0.3], n_steps=1, random_state=0, exploit_noise_floor=None,
+    )  # fmt: skip
+    assert off.history.metadata["exploit_noise_floor"] is None
 
 
 def test_large_optimizer_refuses_an_unknown_final_acquisition():

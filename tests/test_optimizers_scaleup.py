@@ -197,6 +197,8 @@ def test_run_spends_the_budget_and_evaluates_its_recommendation():
     assert tuple(opt.recommended_params) in {t.params for t in opt.history.at("large")}
     assert opt.best_score == min(opt.Y_iters) and len(opt.X_iters) == scales.count("large")
     assert len(opt.overhead) == len(opt.history)
+    # Its recommendation uses the exploring model (the refit was not screened there).
+    assert opt.engine.exploit_noise_floor is None
 
 
 def test_same_seed_same_run():
