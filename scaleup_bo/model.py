@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import warnings
 from collections.abc import Sequence
 from functools import partial
@@ -43,6 +44,7 @@ __all__ = [
     "LARGE_FIDELITY",
     "LARGE_MODELS",
     "build_model",
+    "check_noise_floor",
     "design_kernel",
     "fit_model",
     "loo_predictions",
@@ -136,8 +138,7 @@ def build_model(
             f"categorical_columns must be design columns (0 to {fidelity_column - 1}), "
             f"got {categorical_columns}."
         )
-    if noise_floor is not None and not 0 < noise_floor < 1e-2:
-        raise DataError(f"noise_floor must be a positive number below 1e-2, got {noise_floor!r}.")
+    noise_floor = check_noise_floor(noise_floor, "noise_floor")
     if multitask:
         X = train_X.clone()
         X[:, -1] = (X[:, -1] == LARGE_FIDELITY).to(X.dtype)
@@ -161,6 +162,16 @@ def build_model(
             fidelity_column, categorical_columns
         ).to(train_X)
     return _with_noise_floor(model, noise_floor)
+
+
+def check_noise_floor(value: Any, name: str) -> float | None:
+    """``value`` as a noise floor (``None`` or a number in ``(0, 1e-2)``), or a
+    :class:`DataError` naming the parameter ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1e-2:
+        raise DataError(f"{name} must be None or a positive number below 1e-2, got {value!r}.")
+    return float(value)
 
 
 def _with_noise_floor(model: Any, floor: float | None) -> Any:

@@ -58,6 +58,7 @@ from scaleup_bo.model import (
     MAX_CHOLESKY_SIZE,
     Kernel,
     LargeModel,
+    check_noise_floor,
     fit_model,
     loo_predictions,
     winsorize_targets,
@@ -217,18 +218,7 @@ class Engine:
         if not isinstance(winsorize, bool):
             raise DataError(f"winsorize must be True or False, got {winsorize!r}.")
         self.winsorize = winsorize
-        if exploit_noise_floor is not None and (
-            isinstance(exploit_noise_floor, bool)
-            or not isinstance(exploit_noise_floor, numbers.Real)
-            or not 0 < exploit_noise_floor < 1e-2
-        ):
-            raise DataError(
-                "exploit_noise_floor must be None or a positive number below 1e-2, got "
-                f"{exploit_noise_floor!r}."
-            )
-        self.exploit_noise_floor = (
-            None if exploit_noise_floor is None else float(exploit_noise_floor)
-        )
+        self.exploit_noise_floor = check_noise_floor(exploit_noise_floor, "exploit_noise_floor")
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
@@ -719,16 +709,10 @@ class Engine:
         floor = self.exploit_noise_floor
         if kind == "shared":
             refit = self.fit(seed=seed, noise_floor=floor)
+        elif kind == "multitask":
+            refit = self._fit_multitask(train_X, train_Y, seed, floor)
         else:
-            refit = self._cached(
-                _fit_name(kind, floor),
-                lambda: fit_model(
-                    train_X, train_Y, kernel=self.kernel, seed=seed,
-                    multitask=kind == "multitask",
-                    categorical_columns=() if kind == "multitask" else self.space.one_hot_columns,
-                    noise_floor=floor,
-                ),
-            )  # fmt: skip
+            refit = self._fit_large_only(train_X, train_Y, seed, floor)
         if refit is None:
             logger.warning(
                 "the %s model's refit with noise floor %g failed; exploiting the model as "
@@ -738,7 +722,9 @@ class Engine:
             return model
         return refit
 
-    def _fit_multitask(self, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
+    def _fit_multitask(
+        self, train_X: Tensor, train_Y: Tensor, seed: int, noise_floor: float | None = None
+    ) -> Any:
         """The MultiTaskGP of ``large_model="multitask"`` (cached until the next tell), or
         ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (or no
         small-scale ones) exist, or when it cannot be fitted."""
@@ -746,8 +732,22 @@ class Engine:
         if large < MULTITASK_MIN_LARGE or large == train_X.shape[0]:
             return None
         return self._cached(
-            "multitask", lambda: fit_model(train_X, train_Y, seed=seed, multitask=True)
+            _fit_name("multitask", noise_floor),
+            lambda: fit_model(train_X, train_Y, seed=seed, multitask=True, noise_floor=noise_floor),
         )
+
+    def _fit_large_only(
+        self, train_X: Tensor, train_Y: Tensor, seed: int, noise_floor: float | None = None
+    ) -> Any:
+        """The transfer guard's model of the large-scale rows ``train_X``, ``train_Y``
+        alone (cached until the next tell), or ``None`` when it cannot be fitted."""
+        return self._cached(
+            _fit_name("large_only", noise_floor),
+            lambda: fit_model(
+                train_X, train_Y, kernel=self.kernel, seed=seed,
+                categorical_columns=self.space.one_hot_columns, noise_floor=noise_floor,
+            ),
+        )  # fmt: skip
 
     def _cached(self, name: str, fit: Callable[[], Any]) -> Any:
         """The model ``name``, from ``fit()`` once per history size (so refitted after
@@ -936,17 +936,7 @@ class Engine:
         if n_large < GUARD_MIN_LARGE or n_large == train_X.shape[0]:
             self.transfer = {}
             return model, train_X, train_Y
-        columns = self.space.one_hot_columns
-        large_only = self._cached(
-            "large_only",
-            lambda: fit_model(
-                train_X[large],
-                train_Y[large],
-                kernel=self.kernel,
-                seed=seed,
-                categorical_columns=columns,
-            ),
-        )
+        large_only = self._fit_large_only(train_X[large], train_Y[large], seed)
         if large_only is None:
             self.transfer = {}
             return model, train_X, train_Y
