@@ -1526,6 +1526,12 @@ class ScaleUpOptimizer(_Facade):
             large-scale points and the recommendation; see :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
+        exploit_noise_floor: Noise floor of the model behind the recommendation (the
+            reserved last run): ``None`` (default here) keeps the exploring model;
+            ``1e-7`` (``LargeScaleOptimizer``'s default) refits it with that lower bound
+            on the inferred noise, as ``LargeScaleOptimizer``'s last run does (see
+            :class:`Engine`). The default stays ``None`` until the cost benchmark's runs
+            are re-made with it (README, "Choosing the defaults").
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1572,6 +1578,7 @@ class ScaleUpOptimizer(_Facade):
         guard_ratio: float = SCALEUP_GUARD_RATIO,
         large_model: LargeModel = "shared",
         winsorize: bool = False,
+        exploit_noise_floor: float | None = None,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1611,10 +1618,7 @@ class ScaleUpOptimizer(_Facade):
             guard_ratio=guard_ratio,
             large_model=large_model,
             winsorize=winsorize,
-            # Its recommendation keeps the exploring model's noise floor: the lower floor
-            # was screened for LargeScaleOptimizer's last run only, and the cost-aware
-            # benchmark's runs were made without it (README, "Choosing the defaults").
-            exploit_noise_floor=None,
+            exploit_noise_floor=exploit_noise_floor,
         )
         for where in (large_acq_func, small_acq_func):
             if where is not None:

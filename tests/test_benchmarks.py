@@ -205,6 +205,12 @@ def test_cost_benchmark_smoke_one_seed(tmp_path, capsys):
     assert traces["two_stage"]["0"]["scale"] == ["small"] * 4 + ["large"] * 2
     assert traces["large_only"]["0"]["cost"] == [4.0, 8.0, 12.0]
     assert 8.0 < traces["scaleup_cost"]["0"]["cost"][-1] <= 12.0
+    # The cost-aware run keeps every trial's point and value, so its states can be rebuilt.
+    run = traces["scaleup_cost"]["0"]
+    assert len(run["params"]) == len(run["y"]) == len(run["scale"])
+    large = [y for y, s in zip(run["y"], run["scale"], strict=True) if s == "large"]
+    assert large == [v for v in run["value"] if not math.isnan(v)]
+    assert all(0.0 <= p[0] <= 1.0 for p in run["params"])
     # The two-stage run is the main benchmark's, stored next to the results.
     stages = json.loads((tmp_path / "cost.json.stages.json").read_text())
     assert stages["results"]["forrester"]["scaleup_bo"]["0"]["values"] == [

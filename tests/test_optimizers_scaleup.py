@@ -197,8 +197,42 @@ def test_run_spends_the_budget_and_evaluates_its_recommendation():
     assert tuple(opt.recommended_params) in {t.params for t in opt.history.at("large")}
     assert opt.best_score == min(opt.Y_iters) and len(opt.X_iters) == scales.count("large")
     assert len(opt.overhead) == len(opt.history)
-    # Its recommendation uses the exploring model (the refit was not screened there).
+    # Its recommendation uses the exploring model by default (the cost benchmark's runs).
     assert opt.engine.exploit_noise_floor is None
+
+
+def test_exploit_noise_floor_changes_only_the_reserved_run():
+    """With ``exploit_noise_floor`` the recommendation (the reserved last run) is made on
+    the model refitted with that floor; every run before it is the same."""
+    base = _run()
+    opt = _run(exploit_noise_floor=1e-7)
+    assert opt.engine.exploit_noise_floor == 1e-7
+    assert opt.history.metadata["exploit_noise_floor"] == 1e-7
+    trials = list(opt.history)
+    assert [(t.params, t.scale) for t in trials[:-1]] == [
+        (t.params, t.scale) for t in list(base.history)[:-1]
+    ]
+    assert trials[-1].scale == "large"
+    # Replayed up to the reserve, an engine with the floor recommends the last run's point;
+    # the exploring model recommends another one on this state.
+    replay = {}
+    for floor in (1e-7, None):
+        twin = ScaleUpOptimizer(
+            None, None, SPACE, 16.0, cost_small=1.0, cost_large=4.0, n_initial_points=3,
+            random_state=0, exploit_noise_floor=floor, **FAST,
+        )  # fmt: skip
+        for t in trials[:-1]:
+            twin.engine.tell(list(t.params), t.value, t.scale)
+        replay[floor] = twin.engine.recommend()
+    assert tuple(replay[1e-7]) == trials[-1].params
+    assert replay[None] != replay[1e-7]
+
+
+@pytest.mark.parametrize("floor", [0.0, -1e-7, 1.0, "1e-7"])
+def test_scaleup_exploit_noise_floor_is_checked(floor):
+    with pytest.raises(DataError, match="exploit_noise_floor"):
+        ScaleUpOptimizer(None, None, SPACE, 10.0, cost_small=1.0, cost_large=2.0,
+                         exploit_noise_floor=floor)  # fmt: skip
 
 
 def test_same_seed_same_run():

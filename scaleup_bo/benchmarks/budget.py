@@ -78,7 +78,9 @@ def run_cost_benchmark(
 
     Returns:
         ``{"config": ..., "traces": {problem: {method: {seed: trace}}}}``, a trace
-        being ``{"cost": [...], "scale": [...], "value": [...], "overhead": [...]}``.
+        being ``{"cost": [...], "scale": [...], "value": [...], "overhead": [...]}``;
+        ``scaleup_cost`` traces also hold every trial's ``params`` and value ``y`` (both
+        scales; ``None`` for a failed trial).
     """
     from tqdm.auto import tqdm
 
@@ -138,6 +140,10 @@ def run_cost_benchmark(
                     [opt.costs.trial_cost(t) for t in trials],
                     opt.overhead,
                 )
+                # Every trial's point and value (both scales): the run's state before any
+                # trial can be rebuilt by telling them, without re-running the optimizer.
+                traces["scaleup_cost"][key]["params"] = [t.to_dict()["params"] for t in trials]
+                traces["scaleup_cost"][key]["y"] = [t.value for t in trials]
             if checkpoint is not None:
                 save(data, checkpoint)
             bar.update(1)
