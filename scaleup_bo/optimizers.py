@@ -277,6 +277,7 @@ class Engine:
         # when fitted with the exploit noise floor), each with the history size it was
         # fitted at: refitted once per tell (see _cached).
         self._fits: dict[str, tuple[int, Any]] = {}
+        self._refit_failed: tuple[str, int] | None = None  # the last failed refit warned of
         if not isinstance(transfer_guard, bool):
             raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
         self.transfer_guard = transfer_guard
@@ -714,11 +715,13 @@ class Engine:
         else:
             refit = self._fit_large_only(train_X, train_Y, seed, floor)
         if refit is None:
-            logger.warning(
-                "the %s model's refit with noise floor %g failed; exploiting the model as "
-                "fitted for exploring",
-                kind, floor,
-            )  # fmt: skip
+            if self._refit_failed != (kind, len(self.history)):  # once per state
+                self._refit_failed = (kind, len(self.history))
+                logger.warning(
+                    "the %s model's refit with noise floor %g failed; exploiting the model "
+                    "as fitted for exploring",
+                    kind, floor,
+                )  # fmt: skip
             return model
         return refit
 
