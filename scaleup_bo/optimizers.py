@@ -277,7 +277,8 @@ class Engine:
         # when fitted with the exploit noise floor), each with the history size it was
         # fitted at: refitted once per tell (see _cached).
         self._fits: dict[str, tuple[int, Any]] = {}
-        self._refit_failed: tuple[str, int] | None = None  # the last failed refit warned of
+        # Failed refits already logged: (history size, model kinds).
+        self._refit_failed: tuple[int, set[str]] = (-1, set())
         if not isinstance(transfer_guard, bool):
             raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
         self.transfer_guard = transfer_guard
@@ -715,8 +716,11 @@ class Engine:
         else:
             refit = self._fit_large_only(train_X, train_Y, seed, floor)
         if refit is None:
-            if self._refit_failed != (kind, len(self.history)):  # once per state
-                self._refit_failed = (kind, len(self.history))
+            size, kinds = self._refit_failed
+            if size != len(self.history):
+                size, kinds = len(self.history), set()
+            if kind not in kinds:  # once per model kind and state
+                self._refit_failed = (size, kinds | {kind})
                 logger.warning(
                     "the %s model's refit with noise floor %g failed; exploiting the model "
                     "as fitted for exploring",
@@ -1529,12 +1533,14 @@ class ScaleUpOptimizer(_Facade):
             large-scale points and the recommendation; see :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
-        exploit_noise_floor: Noise floor of the model behind the recommendation (the
-            reserved last run): ``None`` (default here) keeps the exploring model;
-            ``1e-7`` (``LargeScaleOptimizer``'s default) refits it with that lower bound
+        exploit_noise_floor: Noise floor of the model behind the exploiting choices:
+            the recommendation (the reserved last run, :attr:`recommended_params`) and
+            any ``"PM"`` given as ``large_acq_func``/``small_acq_func``. ``None``
+            (default here) keeps the exploring model; a number in ``(0, 1e-2)``, e.g.
+            ``1e-7`` (``LargeScaleOptimizer``'s default), refits it with that lower bound
             on the inferred noise, as ``LargeScaleOptimizer``'s last run does (see
             :class:`Engine`). The default stays ``None`` until the cost benchmark's runs
-            are re-made with it (README, "Choosing the defaults").
+            are re-made with ``1e-7`` (README, "Choosing the defaults").
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).

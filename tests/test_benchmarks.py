@@ -210,7 +210,9 @@ def test_cost_benchmark_smoke_one_seed(tmp_path, capsys):
     assert len(run["params"]) == len(run["y"]) == len(run["scale"])
     large = [y for y, s in zip(run["y"], run["scale"], strict=True) if s == "large"]
     assert large == [v for v in run["value"] if not math.isnan(v)]
-    assert all(0.0 <= p[0] <= 1.0 for p in run["params"])
+    forrester = PROBLEMS["forrester"]
+    for p, y, s in zip(run["params"], run["y"], run["scale"], strict=True):
+        assert y == (forrester.small(p) if s == "small" else forrester.large(p))
     # The two-stage run is the main benchmark's, stored next to the results.
     stages = json.loads((tmp_path / "cost.json.stages.json").read_text())
     assert stages["results"]["forrester"]["scaleup_bo"]["0"]["values"] == [

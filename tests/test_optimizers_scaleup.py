@@ -226,6 +226,14 @@ def test_exploit_noise_floor_changes_only_the_reserved_run():
         replay[floor] = twin.engine.recommend()
     assert tuple(replay[1e-7]) == trials[-1].params
     assert replay[None] != replay[1e-7]
+    # The final recommendation (among evaluated points) comes from the refit too.
+    twin = ScaleUpOptimizer(
+        None, None, SPACE, 16.0, cost_small=1.0, cost_large=4.0, n_initial_points=3,
+        random_state=0, exploit_noise_floor=1e-7, **FAST,
+    )  # fmt: skip
+    for t in trials:
+        twin.engine.tell(list(t.params), t.value, t.scale)
+    assert opt.recommended_params == twin.engine.recommend(evaluated_only=True)
 
 
 @pytest.mark.parametrize("floor", [0.0, -1e-7, 1.0, "1e-7"])
