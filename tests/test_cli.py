@@ -21,6 +21,32 @@ def test_demo_runs_with_a_tiny_budget(tmp_path, capsys):
     assert summary["large_best"]["score"] <= summary["small_best_at_large"]["score"]
 
 
+@pytest.mark.slow
+def test_demo_trains_on_one_thread_and_restores_the_count(tmp_path, monkeypatch):
+    """PyTorch's CPU results depend on the thread count: the demo trains on one thread,
+    so it prints the same numbers whatever the machine's core count."""
+    import torch
+
+    from scaleup_bo import demo
+
+    seen = []
+    real = demo.CNNTask._loss
+
+    def spy(self, params, large):
+        seen.append(torch.get_num_threads())
+        return real(self, params, large)
+
+    monkeypatch.setattr(demo.CNNTask, "_loss", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        demo.run_demo(tmp_path, small_steps=1, large_steps=1, progress=False)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cli_requires_a_command(capsys):
     with pytest.raises(SystemExit):
         main([])
