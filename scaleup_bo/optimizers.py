@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import json
 import logging
 import math
 import numbers
@@ -96,6 +97,21 @@ DEFAULT_FINAL_ACQ = "PM"
 TRANSFER_RADIUS = 0.3
 
 Objective = Callable[[list[Any]], float]
+
+
+def _log_changed_options(journal: Any, header: dict[str, Any], options: dict[str, Any]) -> None:
+    """Log the model options of this run that differ from those a journal was written
+    with (they apply from now on); a journal without them (older) is not compared."""
+    changed = [
+        f"{key}={value!r} (the journal was written with {header[key]!r})"
+        for key, value in options.items()
+        if key in header and header[key] != json.loads(json.dumps(value))
+    ]
+    if changed:
+        logger.warning(
+            "resuming %s with other model options, used from now on: %s",
+            journal, "; ".join(changed),
+        )  # fmt: skip
 
 
 class Engine:
@@ -237,6 +253,14 @@ class Engine:
         self.random_state = int(random_state)
         self._journal: Journal | None = None
         resumed: list[Trial] = []
+        # How the model is built and used: recorded, not checked, on resuming a journal.
+        options = {
+            "kernel": self.kernel,
+            "large_model": self.large_model,
+            "winsorize": self.winsorize,
+            "exploit_noise_floor": self.exploit_noise_floor,
+            "acq_func": _acq_name(acq_func),
+        }
         if journal is not None:
             if not isinstance(journal, (str, os.PathLike)):
                 raise DataError(f"journal must be a file path, got {journal!r}.")
@@ -244,23 +268,21 @@ class Engine:
                 "search_space": self.space.describe(),
                 "small_fidelity": self.small_fidelity,
                 "random_state": self.random_state,
+                **options,
             }
-            check = [k for k in header if k != "random_state" or given_state]
+            check = ["search_space", "small_fidelity"] + ["random_state"] * given_state
             self._journal = Journal(journal, header, check=check)
             self.random_state = int(self._journal.header["random_state"])
             resumed = self._journal.trials
             if resumed:
                 logger.info("resuming from %s: %d trials", journal, len(resumed))
+                _log_changed_options(journal, self._journal.header, options)
         self.history = History(
             metadata={
                 "search_space": self.space.describe(),
                 "random_state": self.random_state,
                 "small_fidelity": self.small_fidelity,
-                "kernel": self.kernel,
-                "large_model": self.large_model,
-                "winsorize": self.winsorize,
-                "exploit_noise_floor": self.exploit_noise_floor,
-                "acq_func": _acq_name(acq_func),
+                **options,
             }
         )
         for trial in resumed:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -355,6 +356,37 @@ def test_resume_from_journal_neither_loses_nor_repeats(tmp_path, mixed_space):
         SmallScaleOptimizer(f, [Real(0.0, 1.0)], n_steps=3, journal=journal)
     with pytest.raises(DataError, match="does not match this run"):
         SmallScaleOptimizer(f, mixed_space, initial_points=[[0.01, 1, "sgd", 0.5]], journal=journal)
+
+
+def test_resuming_a_journal_with_other_model_options_says_so(tmp_path, caplog):
+    """The model options are recorded in the journal's header; resuming with others is
+    allowed (they apply from then on) but logged, naming each option that changed."""
+    import logging
+
+    journal = tmp_path / "run.jsonl"
+    first = Engine([Real(0.0, 1.0)], random_state=0, journal=journal)
+    first.tell([0.3], 1.0, "small")
+    header = json.loads(journal.read_text().splitlines()[0])
+    assert header["kernel"] == "linear_truncated" and header["exploit_noise_floor"] == 1e-7
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        same = Engine([Real(0.0, 1.0)], random_state=0, journal=journal)
+    assert len(same.history) == 1 and "written with" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        other = Engine(
+            [Real(0.0, 1.0)], random_state=0, journal=journal, kernel="downsampling",
+            exploit_noise_floor=None,
+        )  # fmt: skip
+    assert len(other.history) == 1 and other.kernel == "downsampling"
+    assert "kernel" in caplog.text and "exploit_noise_floor" in caplog.text
+    assert "large_model" not in caplog.text  # unchanged options are not listed
+    # A journal written before the options were recorded resumes silently.
+    lines = journal.read_text().splitlines()
+    old = {k: v for k, v in json.loads(lines[0]).items() if k not in ("kernel", "acq_func")}
+    journal.write_text("\n".join([json.dumps(old), *lines[1:]]) + "\n")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        Engine([Real(0.0, 1.0)], random_state=0, journal=journal, kernel="downsampling")
+    assert "kernel" not in caplog.text
 
 
 def test_large_optimizer_resumes_with_its_small_history_in_the_journal(
