@@ -310,6 +310,15 @@ class Journal:
             f.flush()
             os.fsync(f.fileno())
 
+    def rewrite_header(self, header: dict[str, Any]) -> None:
+        """Start the journal afresh with ``header``: only while it holds no trial (a run
+        that was stopped before its first result leaves nothing to keep)."""
+        if self.trials:
+            raise DataError(f"journal {self.path} holds trials: its header is kept.")
+        self.header = {"type": "header", "schema_version": SCHEMA_VERSION, **header}
+        self.path.write_bytes(b"")
+        self._write_line(self.header)
+
     def append(self, trial: Trial) -> None:
         """Write one finished trial durably."""
         self._write_line({"type": "trial", **trial.to_dict()})

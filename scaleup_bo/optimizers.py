@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -100,7 +101,7 @@ Objective = Callable[[list[Any]], float]
 
 
 def _log_changed_options(journal: Any, header: dict[str, Any], options: dict[str, Any]) -> None:
-    """Log the model options of this run that differ from those a journal was written
+    """Log the model options of this run that differ from those a journal was started
     with (they apply from now on); a journal without them (older) is not compared."""
     changed = [
         f"{key}={value!r} (the journal was written with {header[key]!r})"
@@ -109,7 +110,8 @@ def _log_changed_options(journal: Any, header: dict[str, Any], options: dict[str
     ]
     if changed:
         logger.warning(
-            "resuming %s with other model options, used from now on: %s",
+            "resuming %s with other model options than it was started with, used from "
+            "now on: %s",
             journal, "; ".join(changed),
         )  # fmt: skip
 
@@ -277,6 +279,8 @@ class Engine:
             if resumed:
                 logger.info("resuming from %s: %d trials", journal, len(resumed))
                 _log_changed_options(journal, self._journal.header, options)
+            else:  # nothing ran under the recorded options: record this run's
+                self._journal.rewrite_header({**header, "random_state": self.random_state})
         self.history = History(
             metadata={
                 "search_space": self.space.describe(),
@@ -1849,8 +1853,16 @@ def _fit_name(name: str, noise_floor: float | None) -> str:
 
 
 def _acq_name(acq_func: str | AcquisitionBuilder) -> str:
-    """How an acquisition is recorded in a history's metadata."""
-    return acq_func if isinstance(acq_func, str) else repr(acq_func)
+    """How an acquisition is recorded in a history's metadata and a journal's header:
+    its name, or a callable's ``module.qualname`` (the function a ``functools.partial``
+    wraps; an instance's class), the same in every process."""
+    if isinstance(acq_func, str):
+        return acq_func
+    func = acq_func
+    while isinstance(func, functools.partial):
+        func = func.func
+    named = func if hasattr(func, "__qualname__") else type(func)
+    return f"{getattr(named, '__module__', '?')}.{named.__qualname__}"
 
 
 def _check_final_acq_func(final_acq_func: str | AcquisitionBuilder | None) -> None:

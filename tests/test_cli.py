@@ -47,6 +47,25 @@ def test_demo_trains_on_one_thread_and_restores_the_count(tmp_path, monkeypatch)
         torch.set_num_threads(before)
 
 
+def test_demo_restores_the_thread_count_when_it_fails(tmp_path, monkeypatch):
+    import torch
+
+    from scaleup_bo import demo
+
+    def broken(seed=0):
+        raise RuntimeError("no data")
+
+    monkeypatch.setattr(demo, "load_digits_data", broken)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="no data"):
+            demo.run_demo(tmp_path, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cli_requires_a_command(capsys):
     with pytest.raises(SystemExit):
         main([])

@@ -389,6 +389,39 @@ def test_resuming_a_journal_with_other_model_options_says_so(tmp_path, caplog):
     assert "kernel" not in caplog.text
 
 
+def _my_builder(model, context):
+    from botorch.acquisition import PosteriorMean
+
+    return PosteriorMean(model)
+
+
+def test_journal_options_are_stable_across_processes_and_follow_a_run_without_trials(
+    tmp_path, caplog
+):
+    import functools
+    import logging
+
+    from scaleup_bo.optimizers import _acq_name
+
+    # A callable is named by module and qualname (no memory address to differ by process).
+    name = f"{__name__}._my_builder"
+    assert _acq_name(_my_builder) == name
+    assert _acq_name(functools.partial(functools.partial(_my_builder))) == name
+    journal = tmp_path / "run.jsonl"
+    Engine([Real(0.0, 1.0)], random_state=0, journal=journal, acq_func=_my_builder)
+    assert json.loads(journal.read_text().splitlines()[0])["acq_func"] == name
+    # Stopped before a result: the next run's options replace the recorded ones ...
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        engine = Engine([Real(0.0, 1.0)], journal=journal, kernel="downsampling")
+        engine.tell([0.3], 1.0, "small")
+        # ... so resuming that run with its own options is silent.
+        again = Engine([Real(0.0, 1.0)], journal=journal, kernel="downsampling")
+    assert len(again.history) == 1 and again.random_state == 0
+    assert "other model options" not in caplog.text
+    header = json.loads(journal.read_text().splitlines()[0])
+    assert header["kernel"] == "downsampling" and header["acq_func"] == "EI"
+
+
 def test_large_optimizer_resumes_with_its_small_history_in_the_journal(
     tmp_path, small_run, mixed_space
 ):
