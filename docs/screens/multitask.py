@@ -40,7 +40,7 @@ Each line of ``out.jsonl``: problem, seed, mode, the seconds each proposal took
 large-scale proposal from the third large-scale run on (modes other than ``default`` and
 ``mt``), ``[large points, all points, log marginal likelihood of the shared model, of the
 MultiTaskGP, number of hyperparameters of each, the MultiTaskGP's correlation between the
-scales, MultiTaskGP chosen]``.
+scales and the ratio of their standard deviations (large / small), MultiTaskGP chosen]``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,14 @@ def task_correlation(model) -> float:
     with torch.no_grad():
         B = model.covar_module.kernels[1].covar_matrix.to_dense()
     return float(B[0, 1] / (B[0, 0] * B[1, 1]).sqrt())
+
+
+def task_scale(model) -> float:
+    """How many times the large scale's prior standard deviation is the small scale's
+    (the MultiTaskGP's task covariance; both share the data kernel)."""
+    with torch.no_grad():
+        B = model.covar_module.kernels[1].covar_matrix.to_dense()
+    return float((B[1, 1] / B[0, 0]).sqrt())
 
 
 def log_marginal_likelihood(model) -> float:
@@ -160,7 +168,7 @@ class ScreenEngine(Engine):
             elif self.mode.startswith("bic"):
                 c = float(self.mode[3:] or 1.0)
             use = lml[1] - lml[0] > c * 0.5 * (k[1] - k[0]) * math.log(X.shape[0]) and rho > r
-            record = [int(large.sum()), X.shape[0], *lml, *k, rho, int(use)]
+            record = [int(large.sum()), X.shape[0], *lml, *k, rho, task_scale(mt), int(use)]
             if not self.evidence or self.evidence[-1][:2] != record[:2]:
                 self.evidence.append(record)
         return (mt, X, Y) if use else base
