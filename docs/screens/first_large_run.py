@@ -10,7 +10,12 @@ x 1 + 11 large x 10) with
   placed by the large-scale acquisition, qNEI, once MF-MES chooses the large scale);
 - ``winner``: the first large-scale run is the best small-scale configuration so far, as
   in the two-stage pipeline (``Engine.ask("large")`` with ``transfer_points=1``) and as
-  ``ScaleUpOptimizer`` already does when it measures costs; MF-MES still decides *when*.
+  ``ScaleUpOptimizer`` already does when it measures costs; MF-MES still decides *when*
+  (the library's behaviour since the 14th session);
+- ``pmsmall``: the first large-scale run is the model's predicted small-scale optimum (the
+  maximizer of the posterior mean at the small fidelity, a fresh point) instead of the best
+  small-scale run so far: after 13-15 information-placed small runs the best observed one
+  can be far from the small optimum (19th session).
 
 Usage (one-thread processes, at most two at a time on 2 cores; a run takes 1-5 minutes)::
 
@@ -44,8 +49,19 @@ def main(mode: str, problem: str, seeds: str, out_dir: str) -> None:
             return propose(self, scale, seed, acq_func=acq_func)
 
         Engine._propose = first_large_on_the_winner
+    elif mode == "pmsmall":
+        transfer = Engine._ask_transfer
+
+        def first_large_on_the_predicted_small_optimum(self):
+            if not self._tried("large"):
+                point = self._propose("small", self._step_seed("small"), acq_func="PM")
+                if point is not None:
+                    return point
+            return transfer(self)
+
+        Engine._ask_transfer = first_large_on_the_predicted_small_optimum
     elif mode != "default":
-        raise SystemExit(f"mode must be default or winner, got {mode!r}")
+        raise SystemExit(f"mode must be default, winner or pmsmall, got {mode!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stages = out / f"stages_{mode}_{problem}.json"
