@@ -74,18 +74,22 @@ def n_hyperparameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def task_correlation(model) -> float:
-    """The MultiTaskGP's correlation between the small (task 0) and large (task 1) scale."""
+def task_covariance(model) -> torch.Tensor:
+    """The MultiTaskGP's 2 x 2 covariance of the small (task 0) and large (task 1) scale."""
     with torch.no_grad():
-        B = model.covar_module.kernels[1].covar_matrix.to_dense()
+        return model.covar_module.kernels[1].covar_matrix.to_dense()
+
+
+def task_correlation(model) -> float:
+    """The MultiTaskGP's correlation between the small and the large scale."""
+    B = task_covariance(model)
     return float(B[0, 1] / (B[0, 0] * B[1, 1]).sqrt())
 
 
 def task_scale(model) -> float:
     """How many times the large scale's prior standard deviation is the small scale's
     (the MultiTaskGP's task covariance; both share the data kernel)."""
-    with torch.no_grad():
-        B = model.covar_module.kernels[1].covar_matrix.to_dense()
+    B = task_covariance(model)
     return float((B[1, 1] / B[0, 0]).sqrt())
 
 
