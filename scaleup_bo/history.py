@@ -281,12 +281,11 @@ class Journal:
                 f"journal {self.path} has schema_version {found.get('schema_version')!r}, "
                 f"expected {SCHEMA_VERSION}."
             )
-        for key, value in header.items():
-            if key in found and found[key] != _json_roundtrip(value):
-                raise DataError(
-                    f"journal {self.path} was written for another run: its {key} is "
-                    f"{found[key]!r}, this run's is {value!r}."
-                )
+        for key, recorded in _differences(found, header).items():
+            raise DataError(
+                f"journal {self.path} was written for another run: its {key} is "
+                f"{recorded!r}, this run's is {header[key]!r}."
+            )
         self.header = found
         if any(not isinstance(r, dict) or r.get("type") != "trial" for r in records[1:]):
             raise DataError(f"journal {self.path} holds a line that is not a trial.")
@@ -310,11 +309,19 @@ class Journal:
             f.flush()
             os.fsync(f.fileno())
 
+    def differences(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The recorded header values of the keys of ``values`` that the header holds
+        with another value (compared as JSON stores them)."""
+        return _differences(self.header, values)
+
     def rewrite_header(self, header: dict[str, Any]) -> None:
         """Start the journal afresh with ``header``: only while it holds no trial (a run
-        that was stopped before its first result leaves nothing to keep)."""
+        that was stopped before its first result leaves nothing to keep). A header that
+        already records the same values is left as it is."""
         if self.trials:
             raise DataError(f"journal {self.path} holds trials: its header is kept.")
+        if not self.differences(header) and header.keys() <= self.header.keys():
+            return
         self.header = {"type": "header", "schema_version": SCHEMA_VERSION, **header}
         self.path.write_bytes(b"")
         self._write_line(self.header)
@@ -439,6 +446,14 @@ def _from_cell(dim: Any, value: Any) -> Any:
 
 def _json_roundtrip(value: Any) -> Any:
     return json.loads(json.dumps(value))
+
+
+def _differences(recorded: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: recorded[k]
+        for k, v in values.items()
+        if k in recorded and recorded[k] != _json_roundtrip(v)
+    }
 
 
 def _jsonable(value: Any) -> Any:

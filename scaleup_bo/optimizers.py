@@ -22,7 +22,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import functools
-import json
 import logging
 import math
 import numbers
@@ -100,19 +99,18 @@ TRANSFER_RADIUS = 0.3
 Objective = Callable[[list[Any]], float]
 
 
-def _log_changed_options(journal: Any, header: dict[str, Any], options: dict[str, Any]) -> None:
+def _log_changed_options(journal: Journal, options: dict[str, Any]) -> None:
     """Log the model options of this run that differ from those a journal was started
     with (they apply from now on); a journal without them (older) is not compared."""
     changed = [
-        f"{key}={value!r} (the journal was written with {header[key]!r})"
-        for key, value in options.items()
-        if key in header and header[key] != json.loads(json.dumps(value))
+        f"{key}={options[key]!r} (the journal was written with {recorded!r})"
+        for key, recorded in journal.differences(options).items()
     ]
     if changed:
         logger.warning(
             "resuming %s with other model options than it was started with, used from "
             "now on: %s",
-            journal, "; ".join(changed),
+            journal.path, "; ".join(changed),
         )  # fmt: skip
 
 
@@ -278,7 +276,7 @@ class Engine:
             resumed = self._journal.trials
             if resumed:
                 logger.info("resuming from %s: %d trials", journal, len(resumed))
-                _log_changed_options(journal, self._journal.header, options)
+                _log_changed_options(self._journal, options)
             else:  # nothing ran under the recorded options: record this run's
                 self._journal.rewrite_header({**header, "random_state": self.random_state})
         self.history = History(
@@ -303,8 +301,6 @@ class Engine:
         # when fitted with the exploit noise floor), each with the history size it was
         # fitted at: refitted once per tell (see _cached).
         self._fits: dict[str, tuple[int, Any]] = {}
-        # Failed refits already logged: (history size, model kinds).
-        self._refit_failed: tuple[int, set[str]] = (-1, set())
         if not isinstance(transfer_guard, bool):
             raise DataError(f"transfer_guard must be True or False, got {transfer_guard!r}.")
         self.transfer_guard = transfer_guard
@@ -735,6 +731,9 @@ class Engine:
         ``"large_only"``) fitted again to the same data with ``exploit_noise_floor``
         (cached until the next tell); ``model`` itself when that fit fails."""
         floor = self.exploit_noise_floor
+        # Said once per model kind and state: a failed fit is cached (as None) until the
+        # next tell, so only a refit made now has news.
+        fresh = self._fits.get(_fit_name(kind, floor), (-1, None))[0] != len(self.history)
         if kind == "shared":
             refit = self.fit(seed=seed, noise_floor=floor)
         elif kind == "multitask":
@@ -742,11 +741,7 @@ class Engine:
         else:
             refit = self._fit_large_only(train_X, train_Y, seed, floor)
         if refit is None:
-            size, kinds = self._refit_failed
-            if size != len(self.history):
-                size, kinds = len(self.history), set()
-            if kind not in kinds:  # once per model kind and state
-                self._refit_failed = (size, kinds | {kind})
+            if fresh:
                 logger.warning(
                     "the %s model's refit with noise floor %g failed; exploiting the model "
                     "as fitted for exploring",
