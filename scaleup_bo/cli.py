@@ -13,8 +13,12 @@ __all__ = ["main"]
 def _demo(args: argparse.Namespace) -> int:
     from scaleup_bo.demo import run_demo
 
-    if args.budget == "tiny":
-        args.small_steps, args.large_steps = 1, 1
+    # --budget sets the steps not given explicitly.
+    tiny = args.budget == "tiny"
+    if args.small_steps is None:
+        args.small_steps = 1 if tiny else 20
+    if args.large_steps is None:
+        args.large_steps = 1 if tiny else 10
 
     s = run_demo(
         args.out,
@@ -32,7 +36,10 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     print(f"{'result':<40}{'val. NLL':>10}{'stage time (s)':>16}")
     for name, score, secs in rows:
-        print(f"{name:<40}{score:>10.4f}{'' if secs is None else f'{secs:.1f}':>16}")
+        value = "failed" if score is None else f"{score:.4f}"
+        print(f"{name:<40}{value:>10}{'' if secs is None else f'{secs:.1f}':>16}")
+    if s["small_best_at_large"]["error"] is not None:
+        print("the small-scale best failed at large scale:", s["small_best_at_large"]["error"])
     print()
     e = s["evaluations"]
     print(f"evaluations: {e['small']} small, {e['large']} large, {e['failed']} failed")
@@ -42,12 +49,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from scaleup_bo.benchmarks.runner import format_tables, load, plot_regret, run_benchmark
+    from scaleup_bo.benchmarks.runner import format_tables, plot_regret, run_benchmark
 
     if args.cost_aware:
         return _cost_benchmark(args)
     if args.report:
-        data = load(args.report)
+        data = _read_report(args.report, cost_aware=False)
+        if data is None:
+            return 2
     else:
         data = run_benchmark(
             args.problems,
@@ -70,10 +79,11 @@ def _cost_benchmark(args: argparse.Namespace) -> int:
     import tempfile
 
     from scaleup_bo.benchmarks.budget import format_cost_tables, plot_cost, run_cost_benchmark
-    from scaleup_bo.benchmarks.runner import load
 
     if args.report:
-        data = load(args.report)
+        data = _read_report(args.report, cost_aware=True)
+        if data is None:
+            return 2
     else:
         with tempfile.TemporaryDirectory() as tmp:
             stages = args.stages or (
@@ -98,6 +108,36 @@ def _cost_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_report(path: str, *, cost_aware: bool) -> dict[str, Any] | None:
+    """The results file to report, or ``None`` after saying on stderr why it cannot be."""
+    import json
+
+    from scaleup_bo.benchmarks.runner import load
+
+    def fail(why: str) -> None:
+        print(f"scaleup-bo benchmark: error: --report {path}: {why}", file=sys.stderr)
+
+    try:
+        data = load(path)
+    except OSError as exc:
+        return fail(f"cannot read it ({exc.strerror or exc})")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return fail(f"not a JSON results file ({exc})")
+    is_cost = isinstance(data, dict) and "traces" in data and "budget" in data.get("config", {})
+    is_main = isinstance(data, dict) and "results" in data and "n_large" in data.get("config", {})
+    if cost_aware and not is_cost:
+        return fail(
+            "not a cost-aware benchmark file"
+            + (" (it is the main benchmark's: leave out --cost-aware)" if is_main else "")
+        )
+    if not cost_aware and not is_main:
+        return fail(
+            "not a benchmark results file"
+            + (" (it is the cost-aware benchmark's: add --cost-aware)" if is_cost else "")
+        )
+    return data
+
+
 def _plot(plot: Any, data: dict[str, Any], path: str | None) -> None:
     if path:
         import matplotlib
@@ -113,14 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="tune a small CNN on digits, then the large one")
     demo.add_argument("--out", default="scaleup_bo_demo", help="output folder")
-    demo.add_argument("--small-steps", type=int, default=20, help="model-guided small-scale runs")
-    demo.add_argument("--large-steps", type=int, default=10, help="model-guided large-scale runs")
+    demo.add_argument(
+        "--small-steps", type=int, help="model-guided small-scale runs (default 20; tiny: 1)"
+    )
+    demo.add_argument(
+        "--large-steps", type=int, help="model-guided large-scale runs (default 10; tiny: 1)"
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(
         "--budget",
         choices=["tiny", "default"],
         default="default",
-        help="tiny: 1 small + 1 large model-guided run (a smoke test)",
+        help="tiny: 1 small + 1 large model-guided run (a smoke test), unless the steps are given",
     )
     demo.add_argument(
         "--fashion-mnist",

@@ -244,23 +244,27 @@ def _run_demo(
     large.history.save(out / "history.json")
     names = [d.name for d in SEARCH_SPACE]
     failed = sum(not t.ok for t in large.history)
+    first = large.history.at("large")[0]  # the small-scale winner, run at large scale
+
+    def result(params: Any, score: float | None) -> dict[str, Any]:
+        """A point and its score; ``None`` for both when every run failed."""
+        if params is None:
+            return {"params": None, "score": None}
+        return {"params": dict(zip(names, params, strict=True)), "score": score}
+
     summary = {
-        "small_best": {
-            "params": dict(zip(names, small.best_params, strict=True)),
-            "score": small.best_score,
-        },
-        "small_best_at_large": {"score": float(large.Y_iters[0])},
-        "large_best": {
-            "params": dict(zip(names, large.best_params, strict=True)),
-            "score": large.best_score,
-        },
+        "small_best": result(small.best_params, small.best_score),
+        # The winner may be invalid at large scale (a kernel too large): then a failed
+        # run, reported as such, not another run's score.
+        "small_best_at_large": {"score": first.value, "error": first.error},
+        "large_best": result(large.best_params, large.best_score),
         "seconds": {"small_stage": t1 - t0, "large_stage": t2 - t1},
         "evaluations": {
             "small": len(large.history.at("small")),
             "large": len(large.history.at("large")),
             "failed": failed,
         },
-        "files": [str(out / "demo.png"), str(out / "history.json")],
+        "files": [str(out / n) for n in ("demo.png", "history.json", "summary.json")],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

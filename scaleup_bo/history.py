@@ -186,8 +186,20 @@ class History:
         """Write the history to ``path`` as JSON (atomically: write then rename)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
+        tmp.write_text(_dumps(self.to_dict(), indent=1))
         os.replace(tmp, path)
+
+    @staticmethod
+    def is_saved(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is a ``.json`` file written by :meth:`save`."""
+        path = Path(path)
+        if path.suffix.lower() != ".json" or not path.is_file():
+            return False
+        try:
+            data = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return isinstance(data, dict) and "schema_version" in data
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
@@ -305,7 +317,7 @@ class Journal:
     def _write_line(self, record: dict[str, Any]) -> None:
         # One write of one whole line, opened per record: no handle outlives a call.
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, allow_nan=False) + "\n")
+            f.write(_dumps(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -417,6 +429,10 @@ def _records(source: Any) -> list[dict[str, Any]]:
                 ]
             if isinstance(data, list) and all(isinstance(r, dict) for r in data):
                 return data
+            if isinstance(data, dict):
+                raise DataError(
+                    f"{path} is a saved History, not a table: read it with History.load()."
+                )
             raise DataError(f"{path}: expected a list of records or a dict of columns.")
         raise DataError(f"cannot read a table from {path}: use a .csv or .json file.")
     if isinstance(source, list) and all(isinstance(r, dict) for r in source):
@@ -442,6 +458,19 @@ def _from_cell(dim: Any, value: Any) -> Any:
         number = float(value.strip())
         return int(number) if isinstance(dim, Integer) and number.is_integer() else number
     return value
+
+
+def _dumps(record: Any, indent: int | None = None) -> str:
+    """JSON text of ``record``; a clear error for values JSON cannot hold (a category
+    that is a function or a class, say)."""
+    try:
+        return json.dumps(record, allow_nan=False, indent=indent)
+    except TypeError as exc:
+        raise DataError(
+            f"cannot write the history as JSON ({exc}): journals and saved histories need "
+            "category values JSON can hold (strings, numbers, booleans, None, tuples of "
+            "these); use names as the categories and map them inside the objective."
+        ) from exc
 
 
 def _json_roundtrip(value: Any) -> Any:

@@ -56,7 +56,7 @@ logger = logging.getLogger("scaleup_bo")
 #: Fidelity value of the large (target) scale.
 LARGE_FIDELITY = 1.0
 #: Default fidelity value of the small scale. With the default kernel, a small value of
-#: 0.0 fixes the small/large correlation at about 0.71; at 0.5 it is learned (DESIGN.md).
+#: 0.0 fixes the small/large correlation at about 0.71; at 0.5 it is learned (measured).
 DEFAULT_SMALL_FIDELITY = 0.5
 
 Kernel = Literal["linear_truncated", "downsampling"]

@@ -144,7 +144,9 @@ class Engine:
             never caught and leaves no trial behind.
         max_consecutive_failures: :meth:`evaluate` raises
             :class:`~scaleup_bo.exceptions.TooManyFailuresError` after this many
-            failed trials in a row (``None``: never).
+            failed evaluations in a row (``None``: never). Only this engine's
+            evaluations count: trials it is told (carried-over small-scale data, a
+            resumed journal) do not.
         executor: Default executor of :meth:`run` (a ``concurrent.futures.Executor``
             or a ``dask.distributed.Client``); ``None`` evaluates in this process.
         transfer_points: Until this many large-scale trials exist (pending ones
@@ -245,6 +247,9 @@ class Engine:
                 "max_consecutive_failures", max_consecutive_failures, minimum=1
             )
         self.max_consecutive_failures = max_consecutive_failures
+        # Failed evaluations in a row made through :meth:`record` (told trials, such as
+        # carried-over small-scale data or a resumed journal, neither count nor reset).
+        self._failures_in_a_row = 0
         given_state = random_state is not None
         if random_state is None:
             random_state = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
@@ -444,6 +449,7 @@ class Engine:
         Raises:
             TooManyFailuresError: ``max_consecutive_failures`` trials in a row failed.
         """
+        _check_callable("objective", objective)
         point = self.space.validate(params)
         start = time.perf_counter()
         try:
@@ -483,22 +489,15 @@ class Engine:
             trial = self.tell(params, None, scale, seconds=seconds, error=_describe(exc))
             if not isinstance(exc, self.catch):
                 raise exc
+        self._failures_in_a_row = 0 if trial.ok else self._failures_in_a_row + 1
         limit = self.max_consecutive_failures
-        if not trial.ok and limit is not None and self._trailing_failures() >= limit:
+        if limit is not None and self._failures_in_a_row >= limit:
             raise TooManyFailuresError(
                 f"{limit} evaluations in a row failed (last: {trial.error}); stopping. "
                 "The history so far is kept on this exception's .history.",
                 history=self.history,
             )
         return trial
-
-    def _trailing_failures(self) -> int:
-        count = 0
-        for trial in reversed(self.history.trials):
-            if trial.ok:
-                break
-            count += 1
-        return count
 
     def run(
         self,
@@ -526,6 +525,7 @@ class Engine:
             The recorded trials, in the order they finished.
         """
         _check_scale(scale)
+        _check_callable("objective", objective)
         n_asks = _check_count("n_asks", n_asks)
         n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
         points = _check_points(self.space, points, "points")
@@ -1129,18 +1129,18 @@ class _Facade:
             disable=not progress,
         )
 
-        def on_trial(trial: Trial) -> None:
+        def on_trial(trial: Trial, evaluated: bool = True) -> None:
             if trial.scale == self._scale:
                 bar.update(1)
                 if math.isfinite(self.best_score):
                     bar.set_postfix(best=f"{self.best_score:.4g}")
-            if self._callback is not None:
+            if evaluated and self._callback is not None:
                 self._callback(trial)
 
         try:
             for step in remaining:
-                if step.kind == "tell":
-                    on_trial(step.run(self.engine, objective))
+                if step.kind == "tell":  # a known result: no evaluation, no callback
+                    on_trial(step.run(self.engine, objective), evaluated=False)
             self.engine.run(
                 objective,
                 self._scale,
@@ -1240,7 +1240,8 @@ class SmallScaleOptimizer(_Facade):
             ``dask.distributed.Client``; ``None`` runs them here (in threads when
             ``n_parallel > 1``).
         progress: Show a progress bar.
-        callback: Called with each finished :class:`~scaleup_bo.history.Trial`.
+        callback: Called with each :class:`~scaleup_bo.history.Trial` this run
+            evaluates (not with known results it is given).
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
 
@@ -1340,10 +1341,10 @@ class LargeScaleOptimizer(_Facade):
         random_state: Seed.
         acq_func_kwargs: Options of the acquisition function.
         small: Instead of the three arrays: a finished :class:`SmallScaleOptimizer`
-            or a :class:`~scaleup_bo.history.History` (whole history carried over,
-            failures included), or a results table (pandas DataFrame, ``.csv`` or
-            ``.json`` path, list of dict records: one column per dimension, named
-            as in the search space, plus a score column).
+            or a :class:`~scaleup_bo.history.History` or the path of a saved one (whole
+            history carried over, failures included), or a results table (pandas
+            DataFrame, ``.csv`` or ``.json`` path, list of dict records: one column
+            per dimension, named as in the search space, plus a score column).
         small_fidelity: Fidelity value of the small scale (default: the small
             optimizer's, else 0.5).
         kernel: Fidelity kernel of the shared model.
@@ -1357,7 +1358,8 @@ class LargeScaleOptimizer(_Facade):
         executor: Where evaluations run (``concurrent.futures.Executor`` or Dask
             ``Client``).
         progress: Show a progress bar.
-        callback: Called with each finished trial.
+        callback: Called with each trial this run evaluates (not with known results
+            it is given, such as the small-scale data).
         transfer_points: The first large-scale steps re-run this many of the best
             small-scale configurations from distinct basins (``best_params`` first);
             see :class:`Engine`.
@@ -1429,6 +1431,8 @@ class LargeScaleOptimizer(_Facade):
         space = SearchSpace(search_space)
         if small is not None and (X_iters_small is not None or Y_iters_small is not None):
             raise DataError("give either small= or X_iters_small/Y_iters_small, not both.")
+        if isinstance(small, (str, os.PathLike)) and History.is_saved(small):
+            small = History.load(small)
         plan: list[_Step] = []
         if isinstance(small, SmallScaleOptimizer):
             if small.space != space:
@@ -1536,7 +1540,7 @@ class ScaleUpOptimizer(_Facade):
             they run).
         executor: ``concurrent.futures.Executor`` or Dask ``Client``.
         progress: Progress bar over the budget.
-        callback: Called with each finished trial.
+        callback: Called with each trial this run evaluates.
         large_acq_func: Acquisition that places the large-scale runs once the
             cost-aware acquisition has chosen the large scale (default ``"qNEI"``);
             ``None``: the cost-aware acquisition's own point.

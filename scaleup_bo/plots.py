@@ -61,6 +61,42 @@ def _space(obj: Any) -> SearchSpace:
     return obj.space
 
 
+def _engine(obj: Any, what: str) -> Any:
+    """The engine of an optimizer (or the engine itself); a clear error for anything else,
+    such as a ``History``, which holds no model."""
+    engine = getattr(obj, "engine", obj)
+    if not hasattr(engine, "fit") or not hasattr(engine, "space"):
+        raise TypeError(
+            f"{what} needs an optimizer or an Engine (it fits the model), got a "
+            f"{type(obj).__name__}."
+        )
+    return engine
+
+
+def _y_iters(obj: Any) -> np.ndarray:
+    if not hasattr(obj, "Y_iters"):
+        raise TypeError(
+            "this plot needs an optimizer (its Y_iters at its own scale), got a "
+            f"{type(obj).__name__}; for a History use plot_convergence."
+        )
+    return np.asarray(obj.Y_iters, dtype=float)
+
+
+def _dimension_index(space: SearchSpace, dimension: int | str) -> int:
+    """Position of a dimension given by name or index, or a ValueError naming the choices."""
+    if isinstance(dimension, str):
+        if dimension not in space.names:
+            raise ValueError(f"no dimension named {dimension!r}; the names are {space.names}.")
+        return space.names.index(dimension)
+    if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
+        raise TypeError(f"dimension must be a name or an index, got {dimension!r}.")
+    if not -space.n_dims <= dimension < space.n_dims:
+        raise ValueError(
+            f"dimension index {dimension} is out of range for {space.n_dims} dimensions."
+        )
+    return int(dimension) % space.n_dims
+
+
 # ---------------------------------------------------------------------- the seed's two plots
 def performance_data(optimizer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Iteration numbers (1-based) and the best value found so far after each one.
@@ -71,7 +107,7 @@ def performance_data(optimizer: Any) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(iterations, running_minimum)``, each of length ``len(Y_iters)``.
     """
-    y = np.asarray(optimizer.Y_iters, dtype=float)
+    y = _y_iters(optimizer)
     return np.arange(1, len(y) + 1), np.minimum.accumulate(y) if len(y) else y
 
 
@@ -107,7 +143,7 @@ def plot_opt_process(optimizer: Any, ax: Any = None) -> Any:
         The Axes.
     """
     ax = _axes(ax)
-    y = np.asarray(optimizer.Y_iters, dtype=float)
+    y = _y_iters(optimizer)
     x = np.arange(1, len(y) + 1)
     ax.plot(x, y, marker="o", label="objective value")
     if len(y):
@@ -334,9 +370,9 @@ def slice_data(
     Returns:
         The slice, in user units.
     """
-    engine = getattr(optimizer, "engine", optimizer)
+    engine = _engine(optimizer, "slice_data")
     space: SearchSpace = engine.space
-    i = space.names.index(dimension) if isinstance(dimension, str) else int(dimension)
+    i = _dimension_index(space, dimension)
     dim = space.dimensions[i]
     best = engine.best(scale) or engine.best("small" if scale == "large" else "large")
     if best is None:
@@ -394,9 +430,9 @@ def plot_slice(
     Returns:
         The Axes.
     """
-    ax = _axes(ax)
-    engine = getattr(optimizer, "engine", optimizer)
+    engine = _engine(optimizer, "plot_slice")
     data = slice_data(engine, dimension, scale=scale)
+    ax = _axes(ax)
     i = engine.space.names.index(data.name)
     observed = engine.history.at(scale, ok_only=True)
     if data.categorical:
@@ -431,7 +467,7 @@ def plot_slices(optimizer: Any, axes: Any = None, *, scale: str = "large") -> An
     Returns:
         The array of Axes.
     """
-    engine = getattr(optimizer, "engine", optimizer)
+    engine = _engine(optimizer, "plot_slices")
     n = engine.space.n_dims
     if axes is None:
         import matplotlib.pyplot as plt

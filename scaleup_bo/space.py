@@ -6,7 +6,9 @@ The adapter is the only place that knows about user units. Everything downstream
 * ``Real`` (uniform): min-max scaled to ``[0, 1]``.
 * ``Real`` / ``Integer`` with ``prior="log-uniform"`` (any base): log, then min-max.
 * ``Integer``: relaxed to ``[0, 1]`` (``low -> 0``, ``high -> 1``), rounded when decoded.
-* ``Categorical``: one-hot, one column per category, any hashable values (strings too).
+* ``Categorical``: one-hot, one column per category, any hashable values (strings too);
+  journals and saved histories need values JSON can hold (strings, numbers, booleans,
+  ``None``, tuples of these).
 
 Decoded values are Python ``float`` / ``int`` / the category object itself, always
 inside the bounds.
@@ -491,6 +493,9 @@ def _hashable_key(value: Any) -> Any:
 def _same_category(category: Any, value: Any) -> bool:
     if isinstance(category, bool) != isinstance(value, (bool, np.bool_)):
         return False
+    if isinstance(category, tuple) and isinstance(value, list):
+        # JSON (a journal, a saved history) stores a tuple category as a list.
+        return len(category) == len(value) and all(map(_same_category, category, value))
     try:
         return bool(category == value)
     except (TypeError, ValueError):
@@ -505,6 +510,9 @@ def _category_index(dim: Categorical, value: Any) -> int:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON stores it: numpy scalars as Python ones, tuples as lists."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
     return value

@@ -66,6 +66,36 @@ def test_demo_restores_the_thread_count_when_it_fails(tmp_path, monkeypatch):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("fail_all", [False, True])
+def test_demo_reports_a_small_winner_that_fails_at_large_scale(
+    tmp_path, capsys, monkeypatch, fail_all
+):
+    """A small-scale winner invalid at large scale (a kernel too large for the bigger
+    network) is reported as failed there, not as another run's score; with every large
+    run failed the demo still finishes."""
+    from scaleup_bo import demo
+
+    calls = []
+
+    def large(self, p):
+        calls.append(p)
+        if fail_all or len(calls) == 1:
+            raise RuntimeError("kernel too large for the large network")
+        return 0.5 + 0.01 * p[2]
+
+    monkeypatch.setattr(demo.CNNTask, "small", lambda self, p: 1.0 - 0.1 * p[2])
+    monkeypatch.setattr(demo.CNNTask, "large", large)
+    argv = ["demo", "--out", str(tmp_path), "--budget", "tiny", "--large-steps", "2", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "evaluations: 6 small, 3 large, " + ("3" if fail_all else "1") + " failed" in out
+    assert "the small-scale best failed at large scale: RuntimeError: kernel too large" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["small_best_at_large"]["score"] is None
+    assert (summary["large_best"]["score"] is None) == fail_all
+    assert str(tmp_path / "summary.json") in out
+
+
 def test_cli_requires_a_command(capsys):
     with pytest.raises(SystemExit):
         main([])
@@ -77,3 +107,21 @@ def test_fashion_mnist_without_torchvision_explains(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
     with pytest.raises(SystemExit, match="needs torchvision"):
         main(["demo", "--fashion-mnist", "--out", str(tmp_path), "--quiet"])
+
+
+def test_benchmark_report_explains_a_file_it_cannot_report(tmp_path, capsys):
+    cost = tmp_path / "cost.json"
+    cost.write_text(json.dumps({"config": {"budget": 135.0}, "traces": {}}))
+    main_file = tmp_path / "main.json"
+    main_file.write_text(json.dumps({"config": {"n_large": 11}, "results": {}}))
+    (tmp_path / "notes.json").write_text("not json")
+    cases = [
+        (["--report", str(cost)], "it is the cost-aware benchmark's: add --cost-aware"),
+        (["--report", str(main_file), "--cost-aware"], "leave out --cost-aware"),
+        (["--report", str(tmp_path / "missing.json")], "cannot read it"),
+        (["--report", str(tmp_path / "notes.json")], "not a JSON results file"),
+    ]
+    for argv, why in cases:
+        assert main(["benchmark", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("scaleup-bo benchmark: error: --report") and why in err

@@ -183,6 +183,15 @@ def test_engine_ask_tell_never_repeats_points_in_a_tiny_space():
     assert sorted(seen) == [0, 1, 2, 3]
 
 
+def test_engine_refuses_an_objective_it_cannot_call_before_evaluating():
+    engine = Engine([Real(0.0, 1.0)])
+    with pytest.raises(DataError, match="objective must be callable, got None"):
+        engine.run(None, "small", n_asks=1)
+    with pytest.raises(DataError, match="objective must be callable, got 'f'"):
+        engine.evaluate("f", [0.5], "small")
+    assert len(engine.history) == 0
+
+
 def test_engine_pending_points_are_not_proposed_twice():
     engine = Engine([Real(0.0, 1.0), Integer(0, 2)], random_state=0)
     engine.tell_many([[0.1, 0], [0.9, 2], [0.5, 1]], [1.0, 2.0, 0.5], scale="small")
@@ -328,6 +337,71 @@ def test_repeated_failures_stop_the_run_with_history_intact():
     history = info.value.history
     assert len(history) == 3 and all(not t.ok for t in history)
     assert len({t.params for t in history}) == 3
+
+
+def test_carried_over_small_failures_do_not_count_as_the_large_runs_failures():
+    """A small stage that ended in failures does not shorten the large stage's patience:
+    only the large stage's own evaluations count towards ``max_consecutive_failures``."""
+
+    def small(p):
+        if p[0] > 0.3:
+            raise RuntimeError("diverged")
+        return p[0]
+
+    stage = SmallScaleOptimizer(
+        small, [Real(0.0, 1.0)], initial_points=[[0.1], [0.5], [0.6], [0.7]], n_steps=0,
+        max_consecutive_failures=None,
+    )  # fmt: skip
+    assert [t.ok for t in stage.history] == [True, False, False, False]
+    calls = []
+
+    def large(p):
+        calls.append(p)
+        if len(calls) <= 2:
+            raise RuntimeError("out of memory")
+        return p[0]
+
+    large_opt = LargeScaleOptimizer(
+        large, [Real(0.0, 1.0)], small=stage, n_steps=3, max_consecutive_failures=3,
+        random_state=0,
+    )  # fmt: skip
+    assert len(calls) == 4 and [t.ok for t in large_opt.history.at("large")] == [
+        False, False, True, True,
+    ]  # fmt: skip
+    # Its own failures still stop it, counted from its first evaluation.
+    calls.clear()
+    with pytest.raises(TooManyFailuresError, match="3 evaluations in a row failed") as info:
+        LargeScaleOptimizer(
+            lambda p: calls.append(p) or math.nan, [Real(0.0, 1.0)], small=stage, n_steps=5,
+            max_consecutive_failures=3, random_state=0,
+        )  # fmt: skip
+    assert len(calls) == 3 and len(info.value.history.at("large")) == 3
+
+
+def test_tuple_categories_survive_the_journal_and_a_saved_history(tmp_path):
+    """JSON stores a tuple category as a list: a resumed journal and a loaded history
+    give back the category itself, and values JSON cannot hold are refused clearly."""
+    space = [Real(1e-4, 0.1, prior="log-uniform", name="lr"),
+             Categorical([(64,), (64, 64), (128, 64)], name="hidden")]  # fmt: skip
+
+    def f(p):
+        return abs(math.log10(p[0]) + 2) + len(p[1]) * 0.1
+
+    kwargs = {"n_steps": 1, "n_initial_points": 3, "random_state": 0}
+    first = SmallScaleOptimizer(f, space, journal=tmp_path / "j.jsonl", **kwargs)
+    resumed = SmallScaleOptimizer(f, space, journal=tmp_path / "j.jsonl", **kwargs)
+    assert [t.params for t in resumed.history] == [t.params for t in first.history]
+    assert all(isinstance(t.params[1], tuple) for t in resumed.history)
+    first.history.save(tmp_path / "h.json")
+    large = LargeScaleOptimizer(f, space, small=History.load(tmp_path / "h.json"), n_steps=0)
+    assert [t.params for t in large.history.at("small")] == [t.params for t in first.history]
+    assert isinstance(large.best_params[1], tuple)
+    odd = [Real(0.0, 1.0, name="x"), Categorical([math.sin, math.cos], name="act")]
+    with pytest.raises(DataError, match="category values JSON can hold"):
+        SmallScaleOptimizer(lambda p: p[1](p[0]), odd, journal=tmp_path / "odd.jsonl", **kwargs)
+    plain = SmallScaleOptimizer(lambda p: p[1](p[0]), odd, **kwargs)  # fine without files
+    with pytest.raises(DataError, match="category values JSON can hold"):
+        plain.history.save(tmp_path / "odd.json")
 
 
 def test_resume_from_journal_neither_loses_nor_repeats(tmp_path, mixed_space):
@@ -526,6 +600,21 @@ def test_callback_is_checked_before_any_evaluation():
     assert calls == []
 
 
+def test_callback_sees_each_evaluation_not_the_results_it_is_given():
+    seen = []
+    LargeScaleOptimizer(
+        lambda p: (p[0] - 0.3) ** 2, [Real(0.0, 1.0)], X_iters_small=[[0.1], [0.5], [0.9]],
+        Y_iters_small=[0.2, 0.05, 0.3], n_steps=1, random_state=0, callback=seen.append,
+    )  # fmt: skip
+    assert [t.scale for t in seen] == ["large", "large"]
+    seen.clear()
+    SmallScaleOptimizer(
+        lambda p: p[0], [Real(0.0, 1.0)], initial_points=[[0.2], [0.4]], initial_scores=[0.2, 0.4],
+        n_steps=1, random_state=0, callback=seen.append,
+    )  # fmt: skip
+    assert len(seen) == 1
+
+
 def test_small_history_brings_its_fidelity_and_must_match_the_space(small_run, mixed_space):
     history = History(metadata={**small_run.history.metadata, "small_fidelity": 0.25})
     for t in small_run.history:
@@ -534,6 +623,18 @@ def test_small_history_brings_its_fidelity_and_must_match_the_space(small_run, m
     assert large.engine.small_fidelity == 0.25
     with pytest.raises(DataError, match="different search space"):
         LargeScaleOptimizer(mixed_toy_large, [(0.0, 1.0)], small=history, n_steps=0)
+
+
+def test_small_takes_the_path_of_a_saved_history(small_run, mixed_space, tmp_path):
+    path = tmp_path / "small.json"
+    small_run.history.save(path)
+    large = LargeScaleOptimizer(mixed_toy_large, mixed_space, small=str(path), n_steps=0)
+    assert [(t.params, t.value, t.status) for t in large.history.at("small")] == [
+        (t.params, t.value, t.status) for t in small_run.history
+    ]
+    # As a table it is explained, not misread.
+    with pytest.raises(DataError, match="is a saved History, not a table"):
+        SmallScaleOptimizer(mixed_toy_large, mixed_space, initial_points=path, n_steps=0)
 
 
 # ---------------------------------------------------------------------- fuzzing the constructors

@@ -129,6 +129,21 @@ def test_slice_data_is_in_user_units(fitted_engine):
     assert opt.mean[k] == pytest.approx(best.value, abs=0.3 * abs(best.value) + 0.2)
 
 
+def test_plots_explain_a_wrong_dimension_or_object(fitted_engine):
+    from scaleup_bo.plots import plot_slice, plot_slices, slice_data
+
+    with pytest.raises(ValueError, match=r"no dimension named 'learning_rate'; the names are"):
+        plot_slice(fitted_engine, "learning_rate")
+    with pytest.raises(ValueError, match="index 4 is out of range for 4 dimensions"):
+        slice_data(fitted_engine, 4)
+    assert slice_data(fitted_engine, -1).name == slice_data(fitted_engine, 3).name
+    history = fitted_engine.history
+    with pytest.raises(TypeError, match="plot_slices needs an optimizer or an Engine"):
+        plot_slices(history)
+    with pytest.raises(TypeError, match="for a History use plot_convergence"):
+        plot_performance(history)
+
+
 def test_slice_and_evaluation_plots_label_axes(fitted_engine):
     from scaleup_bo.plots import evaluations_data, plot_evaluations, plot_slices
 

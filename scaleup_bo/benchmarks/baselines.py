@@ -133,8 +133,9 @@ def top_k(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageR
 
 
 def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
-    """The few-dozen-line loop of DESIGN.md: shared MF GP (s_small = 0.5, default kernel),
-    first large run = small best, then LogEI at s = 1 on the relaxed space, rounded."""
+    """The few-dozen-line loop a BoTorch user would write: shared MF GP (s_small = 0.5,
+    default kernel), first large run = small best, then LogEI at s = 1 on the relaxed
+    space, rounded."""
     import torch
     from botorch.acquisition import LogExpectedImprovement
     from botorch.fit import fit_gpytorch_mll
