@@ -72,7 +72,7 @@ class Trial:
         """
         try:
             value = d.get("value")
-            return cls(
+            trial = cls(
                 number=int(d["number"]),
                 params=tuple(d["params"]),
                 value=None if value is None else float(value),
@@ -85,6 +85,17 @@ class Trial:
             raise DataError(f"trial record {d!r} lacks the field {exc}.") from exc
         except (TypeError, ValueError, AttributeError) as exc:
             raise DataError(f"malformed trial record {d!r}: {exc}") from exc
+        ok_value = trial.value is not None and math.isfinite(trial.value)
+        if (
+            trial.scale not in SCALES
+            or trial.status not in ("ok", "failed")
+            or (trial.status == "ok") != ok_value
+        ):
+            raise DataError(
+                f"malformed trial record {d!r}: the scale must be 'small' or 'large', the "
+                "status 'ok' (with a finite value) or 'failed' (without one)."
+            )
+        return trial
 
 
 @dataclass
@@ -179,8 +190,13 @@ class History:
             raise DataError(
                 f"not a scaleup_bo history (schema_version {version!r}, expected {SCHEMA_VERSION})."
             )
-        trials = [Trial.from_dict(t) for t in d.get("trials", [])]
-        return cls(trials=trials, metadata=dict(d.get("metadata", {})))
+        trials, metadata = d.get("trials", []), d.get("metadata", {})
+        if not isinstance(trials, list) or not isinstance(metadata, dict):
+            raise DataError(
+                "not a scaleup_bo history: 'trials' must be a list and 'metadata' a dict, "
+                f"got {type(trials).__name__} and {type(metadata).__name__}."
+            )
+        return cls(trials=[Trial.from_dict(t) for t in trials], metadata=dict(metadata))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the history to ``path`` as JSON (atomically: write then rename)."""
@@ -215,16 +231,20 @@ class History:
 
         Returns:
             A DataFrame with columns ``number, scale, status, value, seconds, error``
-            followed by the parameters, named as in the search space.
+            followed by the parameters, named as in the search space (a parameter
+            named like one of those six columns gets the prefix ``param_``).
         """
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is in the dev extras
             raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
-        names = [d["name"] for d in self.metadata.get("search_space", [])]
+        fields = ("number", "scale", "status", "value", "seconds", "error")
+        names = [
+            f"param_{d['name']}" if d["name"] in fields else d["name"]
+            for d in self.metadata.get("search_space", [])
+        ]
         rows = []
         for t in self.trials:
-            fields = ("number", "scale", "status", "value", "seconds", "error")
             row = {k: getattr(t, k) for k in fields}
             keys = names if len(names) == len(t.params) else [f"x{i}" for i in range(len(t.params))]
             row.update(zip(keys, t.params, strict=True))
@@ -261,12 +281,20 @@ class Journal:
         check: Sequence[str] | None = None,
     ) -> None:
         # A file without a complete line holds at most a header cut mid-write: start afresh.
+        # Anything else there is someone's data: never overwritten.
         self.path = Path(path)
         self.trials: list[Trial] = []
         self.header = {"type": "header", "schema_version": SCHEMA_VERSION, **header}
-        if self.path.exists() and b"\n" in self.path.read_bytes():
+        raw = self.path.read_bytes() if self.path.exists() else b""
+        start = json.dumps({"type": "header"})[:-1].encode()  # how a header line begins
+        if b"\n" in raw:
             keys = list(header) if check is None else list(check)
             self._read_existing({k: header[k] for k in keys})
+        elif raw and not (raw.startswith(start) or start.startswith(raw)):
+            raise DataError(
+                f"{self.path} exists and is not a scaleup_bo journal: not overwriting it "
+                "(give another journal path)."
+            )
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_bytes(b"")

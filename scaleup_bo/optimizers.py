@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import functools
 import logging
@@ -64,7 +63,7 @@ from scaleup_bo.model import (
     loo_predictions,
     winsorize_targets,
 )
-from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor
+from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor, thread_pool
 from scaleup_bo.space import SearchSpace
 
 __all__ = ["Engine", "LargeScaleOptimizer", "ScaleUpOptimizer", "SmallScaleOptimizer"]
@@ -354,10 +353,23 @@ class Engine:
         """
         _check_scale(scale)
         point = self.space.validate(params)
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, numbers.Real)
+            or not 0.0 <= float(seconds) < math.inf
+        ):
+            raise DataError(f"seconds must be a finite number >= 0, got {seconds!r}.")
         value, problem = _as_finite_float(y)
         if error is None and problem is not None:
             error = "no value reported" if y is None else problem
-        self._drop_pending(point, scale)
+        if not self._drop_pending(point, scale):
+            waiting = [p for p, s in self._pending if s == scale]
+            if waiting:
+                logger.warning(
+                    "told a %s-scale point that was not asked for: %s. The asked points %s "
+                    "stay pending (their cost committed) until told or engine.cancel()led.",
+                    scale, list(point), [list(p) for p in waiting],
+                )  # fmt: skip
         status = "ok" if value is not None and error is None else "failed"
         trial = self.history.add(
             point,
@@ -534,8 +546,7 @@ class Engine:
         _check_final_acq_func(final_acq_func)
         executor = resolve_executor(self.executor if executor is None else executor)
         if executor is None and n_parallel > 1:
-            executor = cf.ThreadPoolExecutor(max_workers=n_parallel)
-            with executor:
+            with thread_pool(n_parallel) as executor:
                 return self.run(
                     objective,
                     scale,
@@ -1630,6 +1641,13 @@ class ScaleUpOptimizer(_Facade):
             )
         self.budget = float(budget)
         self.costs = Costs(cost_small, cost_large)
+        if self.costs.given is not None:
+            small_cost, large_cost = self.costs.given["small"], self.costs.given["large"]
+            if self.budget < small_cost + large_cost:
+                raise DataError(
+                    f"budget {budget!r} cannot pay for one small-scale run and one large-scale "
+                    f"run ({small_cost:g} + {large_cost:g}): a cost-aware run needs both."
+                )
         self.search_space = search_space
         self.objectives = {"small": objective_small, "large": objective_large}
         self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
@@ -1654,6 +1672,15 @@ class ScaleUpOptimizer(_Facade):
             winsorize=winsorize,
             exploit_noise_floor=exploit_noise_floor,
         )
+        if self.costs.given is not None:
+            small_cost, large_cost = self.costs.given["small"], self.costs.given["large"]
+            room = int((self.budget - large_cost) // small_cost)
+            if room < self.engine.n_initial_points:
+                logger.warning(
+                    "budget %g leaves room for %d of the n_initial_points=%d small-scale runs "
+                    "besides the large-scale run held back for the recommendation.",
+                    self.budget, room, self.engine.n_initial_points,
+                )  # fmt: skip
         for where in (large_acq_func, small_acq_func):
             if where is not None:
                 resolve_acquisition(where)
@@ -1719,7 +1746,9 @@ class ScaleUpOptimizer(_Facade):
         n_large = len(history.at("large")) + sum(s == "large" for _, s in pending)
         committed = self._committed()
         if n_small < engine.n_initial_points:
-            if self._fits("small", committed, pending):
+            # The initial design leaves the held-back large run's cost (when known).
+            held = self.cost("large") if self._reserve else 0.0
+            if self._fits("small", committed + (0.0 if math.isnan(held) else held), pending):
                 return engine.ask("small"), "small"
             return None if pending else self._finish()
         if n_large == 0 and not self.costs.known("large", history):
@@ -1789,33 +1818,32 @@ class ScaleUpOptimizer(_Facade):
                 self._callback(trial)
 
         executor = resolve_executor(self.engine.executor)
-        if executor is None and self._n_parallel > 1:
-            executor = cf.ThreadPoolExecutor(max_workers=self._n_parallel)
+        own = executor is None and self._n_parallel > 1  # a thread pool for this run
+        pool = thread_pool(self._n_parallel) if own else contextlib.nullcontext(executor)
         try:
-            if executor is not None:
-                evaluate_in_parallel(
-                    self.engine,
-                    self.objectives,  # type: ignore[arg-type]
-                    "large",
-                    [],
-                    0,
-                    n_parallel=self._n_parallel,
-                    executor=executor,
-                    on_trial=on_trial,
-                    next_point=self.ask,
-                )
-            else:
-                while (step := self.ask()) is not None:
-                    params, scale = step
-                    on_trial(self.engine.evaluate(self.objectives[scale], params, scale))  # type: ignore[arg-type]
+            with pool as executor:
+                if executor is not None:
+                    evaluate_in_parallel(
+                        self.engine,
+                        self.objectives,  # type: ignore[arg-type]
+                        "large",
+                        [],
+                        0,
+                        n_parallel=self._n_parallel,
+                        executor=executor,
+                        on_trial=on_trial,
+                        next_point=self.ask,
+                    )
+                else:
+                    while (step := self.ask()) is not None:
+                        params, scale = step
+                        on_trial(self.engine.evaluate(self.objectives[scale], params, scale))  # type: ignore[arg-type]
         except KeyboardInterrupt as exc:
             exc.history = self.engine.history  # type: ignore[attr-defined]
             logger.warning("interrupted after %d trials", len(self.engine.history))
             raise
         finally:
             bar.close()
-            if executor is not None and executor is not resolve_executor(self.engine.executor):
-                executor.shutdown()
 
 
 @contextlib.contextmanager

@@ -16,13 +16,20 @@ import concurrent.futures as cf
 import logging
 import pickle
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from scaleup_bo.acquisition import resolve_acquisition
 from scaleup_bo.exceptions import DataError
 
-__all__ = ["check_transferable", "evaluate_in_parallel", "resolve_executor", "timed_call"]
+__all__ = [
+    "check_transferable",
+    "evaluate_in_parallel",
+    "resolve_executor",
+    "thread_pool",
+    "timed_call",
+]
 
 logger = logging.getLogger("scaleup_bo")
 
@@ -70,11 +77,33 @@ def check_transferable(objective: Callable[..., Any], executor: cf.Executor | No
         ) from exc
 
 
-def timed_call(objective: Callable[[list[Any]], Any], params: list[Any]) -> tuple[Any, float]:
-    """Run on a worker: ``(objective(params), seconds)``; exceptions propagate."""
+def timed_call(
+    objective: Callable[[list[Any]], Any], params: list[Any]
+) -> tuple[Any, float, Exception | None]:
+    """Run on a worker: ``(objective(params), seconds, None)``, or ``(None, seconds,
+    exception)`` when the objective raised, so a failed run is charged its own time, not
+    its time in the queue."""
     start = time.perf_counter()
-    y = objective(list(params))
-    return y, time.perf_counter() - start
+    try:
+        y = objective(list(params))
+    except Exception as exc:
+        return None, time.perf_counter() - start, exc
+    return y, time.perf_counter() - start, None
+
+
+@contextmanager
+def thread_pool(n_workers: int) -> Iterator[cf.ThreadPoolExecutor]:
+    """A pool of ``n_workers`` threads for one run. When the run stops on an exception
+    (``KeyboardInterrupt`` included) the caller gets it at once: the evaluations still
+    running are abandoned (their threads finish in the background, unrecorded), not
+    waited for."""
+    pool = cf.ThreadPoolExecutor(max_workers=n_workers)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def evaluate_in_parallel(
@@ -148,11 +177,11 @@ def evaluate_in_parallel(
             for future in sorted(done, key=lambda f: in_flight[f][0]):
                 _, params, at, started = in_flight.pop(future)
                 try:
-                    y, seconds = future.result()
-                except Exception as exc:  # raised in the worker, or the worker died
-                    trial = engine.record(params, at, None, time.perf_counter() - started, exc)
+                    y, seconds, exc = future.result()
+                except Exception as died:  # the worker died (or could not run the call)
+                    trial = engine.record(params, at, None, time.perf_counter() - started, died)
                 else:
-                    trial = engine.record(params, at, y, seconds, None)
+                    trial = engine.record(params, at, y, seconds, exc)
                 trials.append(trial)
                 if on_trial is not None:
                     on_trial(trial)

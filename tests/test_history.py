@@ -217,3 +217,43 @@ def test_malformed_trial_records_are_data_errors():
         Trial.from_dict({"params": [1], "scale": "small"})
     with pytest.raises(DataError, match="malformed"):
         Trial.from_dict({"number": "x", "params": [1], "scale": "small"})
+
+
+def test_journal_never_overwrites_a_file_that_is_not_one(tmp_path):
+    from scaleup_bo.history import Journal
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps([{"lr": 0.1, "score": 0.3}]))  # one line, no newline
+    with pytest.raises(DataError, match="is not a scaleup_bo journal: not overwriting it"):
+        Journal(path, {"search_space": _space().describe()})
+    assert json.loads(path.read_text()) == [{"lr": 0.1, "score": 0.3}]
+
+
+def test_to_dataframe_keeps_its_columns_when_a_parameter_shares_a_name():
+    from skopt.space import Real
+
+    from scaleup_bo import SearchSpace
+
+    space = SearchSpace([Real(0.0, 1.0, name="value"), Real(0.0, 1.0, name="seconds")])
+    h = History(metadata={"search_space": space.describe()})
+    h.add([0.25, 0.75], 60.5, "small", seconds=4.5)
+    row = h.to_dataframe().loc[0]
+    assert (row["value"], row["seconds"]) == (60.5, 4.5)
+    assert (row["param_value"], row["param_seconds"]) == (0.25, 0.75)
+
+
+@pytest.mark.parametrize(
+    "document, fragment",
+    [
+        ({"metadata": [1, 2]}, "'metadata' a dict"),
+        ({"trials": 5}, "'trials' must be a list"),
+        ({"trials": [{"number": 0, "params": [1], "scale": "medium"}]}, "scale must be"),
+        ({"trials": [{"number": 0, "params": [1], "scale": "small", "status": "weird"}]}, "status"),
+        ({"trials": [{"number": 0, "params": [1], "scale": "small", "value": None}]}, "status"),
+    ],
+)
+def test_load_explains_a_damaged_history(tmp_path, document, fragment):
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"schema_version": 1, **document}))
+    with pytest.raises(DataError, match=fragment):
+        History.load(path)

@@ -354,3 +354,36 @@ def test_dask_cluster_runs_the_budget_in_parallel(dask_client):
     assert opt.spent <= 14.0 and opt.history.at("large") and not opt.engine.pending
     keys = [(t.params, t.scale) for t in opt.history]
     assert len(keys) == len(set(keys))  # nothing evaluated twice at the same scale
+
+
+def test_the_initial_design_leaves_the_held_back_large_run(caplog):
+    """A budget too small for every initial small run besides the large run held back
+    for the recommendation makes fewer small runs, not zero large ones."""
+    with caplog.at_level("WARNING", logger="scaleup_bo"):
+        opt = ScaleUpOptimizer(
+            small_f, large_f, SPACE, 14.0, cost_small=1.0, cost_large=10.0,
+            n_initial_points=5, random_state=0, **FAST,
+        )  # fmt: skip
+    assert "leaves room for 4 of the n_initial_points=5" in caplog.text
+    assert [t.scale for t in opt.history] == ["small"] * 4 + ["large"]
+    assert opt.recommended_params is not None and opt.spent == 14.0
+    for budget in (5.0, 10.5):  # not even one run at each scale
+        with pytest.raises(DataError, match="cannot pay for one small-scale run and one large"):
+            ScaleUpOptimizer(small_f, large_f, SPACE, budget, cost_small=1.0, cost_large=10.0)
+
+
+def test_telling_a_point_that_was_not_asked_warns_and_keeps_the_asked_one_pending(caplog):
+    opt = ScaleUpOptimizer(None, None, SPACE, 30.0, cost_small=1.0, cost_large=4.0,
+                           n_initial_points=2, random_state=0, **FAST)  # fmt: skip
+    params, scale = opt.ask()
+    rounded = [min(1.0, round(params[0], 1) + 0.05)]
+    with caplog.at_level("WARNING", logger="scaleup_bo"):
+        opt.tell(rounded, small_f(rounded), scale)
+    assert "was not asked for" in caplog.text and "engine.cancel" in caplog.text
+    assert opt.engine.pending == [(params, scale)]
+    opt.engine.cancel(params, scale)
+    assert opt.engine.pending == []
+    for bad in (math.nan, math.inf, -1.0, "2"):
+        with pytest.raises(DataError, match="seconds must be a finite number >= 0"):
+            opt.tell(rounded, 1.0, "small", seconds=bad)
+    assert len(opt.history) == 1

@@ -172,3 +172,48 @@ def test_bad_executor_and_n_parallel_are_refused():
         SmallScaleOptimizer(quadratic, SPACE, executor="dask")
     with pytest.raises(DataError, match="n_parallel"):
         SmallScaleOptimizer(quadratic, SPACE, n_parallel=0)
+
+
+def test_interrupt_with_the_run_s_own_threads_does_not_wait_for_running_evaluations():
+    """Ctrl-C with ``n_parallel > 1`` and no executor reaches the caller while another
+    evaluation is still running (it is abandoned, unrecorded), instead of after it."""
+    second_started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    calls, lock = [], threading.Lock()
+
+    def f(p):
+        with lock:
+            calls.append(p)
+            first = len(calls) == 1
+        if first:
+            assert second_started.wait(30)
+            raise KeyboardInterrupt
+        second_started.set()
+        release.wait(30)
+        finished.set()
+        return quadratic(p)
+
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            SmallScaleOptimizer(f, SPACE, n_steps=1, n_initial_points=2, n_parallel=2)
+        assert not finished.is_set()  # the other evaluation was not waited for
+        assert len(info.value.history) == 0
+    finally:
+        release.set()
+
+
+def test_a_failed_parallel_run_is_charged_its_own_time_not_its_wait():
+    """With measured costs a failure costs what the objective took on its worker, like a
+    success: not the time it waited in the executor's queue."""
+
+    def small(p):
+        if p[0] < 0.5:
+            time.sleep(0.5)
+            return quadratic(p)
+        raise RuntimeError("diverged")
+
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:  # the second run queues behind
+        engine = Engine(SPACE)
+        engine.run(small, "small", [[0.1, "a"], [0.9, "a"]], n_parallel=2, executor=pool)
+    ok, failed = engine.history.trials
+    assert ok.ok and ok.seconds >= 0.5 and not failed.ok
+    assert failed.seconds < 0.25
