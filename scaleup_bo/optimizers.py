@@ -166,6 +166,12 @@ class Engine:
             values). For objectives with diverging runs; off by default (README,
             "Choosing the defaults": it helped digits and Rosenbrock and lost on
             Forrester and the negative-transfer problem).
+        impute_failures: Show the models each failed trial as the worst value observed
+            at its scale (default ``True``), so a region where runs fail (invalid
+            configurations, diverging training) is learned and left, instead of being
+            proposed again and again next to the failed points. ``False``: failed
+            trials are only kept out of the proposals. The history keeps them as
+            failed either way.
         large_model: The model behind large-scale proposals and :meth:`recommend`:
             ``"shared"`` (default, the multi-fidelity GP) or ``"multitask"``, a
             ``MultiTaskGP`` of the same data that learns a mean, variance (scale factor)
@@ -214,6 +220,7 @@ class Engine:
         guard_ratio: float = GUARD_RATIO,
         large_model: LargeModel = "shared",
         winsorize: bool = False,
+        impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
     ) -> None:
         self.space = SearchSpace(search_space)
@@ -235,6 +242,9 @@ class Engine:
         if not isinstance(winsorize, bool):
             raise DataError(f"winsorize must be True or False, got {winsorize!r}.")
         self.winsorize = winsorize
+        if not isinstance(impute_failures, bool):
+            raise DataError(f"impute_failures must be True or False, got {impute_failures!r}.")
+        self.impute_failures = impute_failures
         self.exploit_noise_floor = check_noise_floor(exploit_noise_floor, "exploit_noise_floor")
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
@@ -262,6 +272,7 @@ class Engine:
             "kernel": self.kernel,
             "large_model": self.large_model,
             "winsorize": self.winsorize,
+            "impute_failures": self.impute_failures,
             "exploit_noise_floor": self.exploit_noise_floor,
             "acq_func": _acq_name(acq_func),
         }
@@ -339,7 +350,8 @@ class Engine:
         """Record one evaluation.
 
         A ``y`` that is not a finite real number (``None``, NaN, inf, a string...)
-        is recorded as a failed trial: kept in the history, never shown to the model.
+        is recorded as a failed trial: kept in the history, never proposed again, shown
+        to the model at the worst value of its scale (``impute_failures``) or not at all.
 
         Args:
             params: The evaluated point, in user units.
@@ -915,25 +927,35 @@ class Engine:
         return torch.cat([U, torch.full((U.shape[0], 1), fidelity, dtype=U.dtype)], dim=-1)
 
     def training_data(self) -> tuple[Tensor, Tensor]:
-        """Model inputs and targets from every successful trial.
+        """Model inputs and targets from every successful trial and, with
+        ``impute_failures``, every failed one at the worst value observed at its scale
+        (none where that scale has no successful trial yet).
 
         Returns:
             ``train_X``: ``n x (d + 1)`` (last column the fidelity) and ``train_Y``:
             ``n x 1`` holding ``-y`` (the model maximizes; with ``winsorize``, its bad
             tail clipped).
         """
-        ok = [t for t in self.history if t.ok]
-        rows = [self._encoded([t.params], self.fidelity(t.scale)) for t in ok]
+        worst: dict[str, float] = {}
+        for t in self.history:
+            if t.ok:
+                worst[t.scale] = max(worst.get(t.scale, -math.inf), t.value)  # type: ignore[arg-type]
+        used = [
+            (t, t.value if t.ok else worst[t.scale])
+            for t in self.history
+            if t.ok or (self.impute_failures and t.scale in worst)
+        ]
+        rows = [self._encoded([t.params], self.fidelity(t.scale)) for t, _ in used]
         train_X = (
             torch.cat(rows)
             if rows
             else torch.zeros(0, self.space.n_columns + 1, dtype=torch.float64)
         )
-        train_Y = -torch.tensor([[t.value] for t in ok], dtype=torch.float64).reshape(-1, 1)
+        train_Y = -torch.tensor([[y] for _, y in used], dtype=torch.float64).reshape(-1, 1)
         return train_X, winsorize_targets(train_X, train_Y) if self.winsorize else train_Y
 
     def fit(self, seed: int | None = None, *, noise_floor: float | None = None) -> Any:
-        """Fit the shared model on every successful trial (cached until the next tell).
+        """Fit the shared model on :meth:`training_data` (cached until the next tell).
 
         Args:
             seed: Seeds the fit (default: ``random_state``).
@@ -1255,6 +1277,8 @@ class SmallScaleOptimizer(_Facade):
             evaluates (not with known results it is given).
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
+        impute_failures: Show the model each failed trial at the worst value of its
+            scale, so a region where runs fail is left (default); see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Results at the small scale.
@@ -1292,6 +1316,7 @@ class SmallScaleOptimizer(_Facade):
         progress: bool = False,
         callback: Callable[[Trial], Any] | None = None,
         winsorize: bool = False,
+        impute_failures: bool = True,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1330,6 +1355,7 @@ class SmallScaleOptimizer(_Facade):
             max_consecutive_failures=max_consecutive_failures,
             executor=executor,
             winsorize=winsorize,
+            impute_failures=impute_failures,
         )  # fmt: skip
 
 
@@ -1380,6 +1406,8 @@ class LargeScaleOptimizer(_Facade):
             large-scale run on; see :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
+        impute_failures: Show the model each failed trial at the worst value of its
+            scale, so a region where runs fail is left (default); see :class:`Engine`.
         final_acq_func: Acquisition of the last of the ``n_steps`` proposals (default
             ``"PM"``: the maximizer of the posterior mean at large scale, the model's
             best guess, so the run ends by evaluating what it would recommend, as
@@ -1430,6 +1458,7 @@ class LargeScaleOptimizer(_Facade):
         transfer_guard: bool = False,
         large_model: LargeModel = "shared",
         winsorize: bool = False,
+        impute_failures: bool = True,
         final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
     ) -> None:
@@ -1499,6 +1528,7 @@ class LargeScaleOptimizer(_Facade):
             transfer_guard=transfer_guard,
             large_model=large_model,
             winsorize=winsorize,
+            impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
         )  # fmt: skip
 
@@ -1569,6 +1599,8 @@ class ScaleUpOptimizer(_Facade):
             large-scale points and the recommendation; see :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
+        impute_failures: Show the model each failed trial at the worst value of its
+            scale, so a region where runs fail is left (default); see :class:`Engine`.
         exploit_noise_floor: Noise floor of the model behind the exploiting choices:
             the recommendation (the reserved last run, :attr:`recommended_params`) and
             any ``"PM"`` given as ``large_acq_func``/``small_acq_func``. ``None``
@@ -1623,6 +1655,7 @@ class ScaleUpOptimizer(_Facade):
         guard_ratio: float = SCALEUP_GUARD_RATIO,
         large_model: LargeModel = "shared",
         winsorize: bool = False,
+        impute_failures: bool = True,
         exploit_noise_floor: float | None = None,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
@@ -1670,6 +1703,7 @@ class ScaleUpOptimizer(_Facade):
             guard_ratio=guard_ratio,
             large_model=large_model,
             winsorize=winsorize,
+            impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
         )
         if self.costs.given is not None:

@@ -104,7 +104,7 @@ def test_initial_points_replace_the_random_design():
     assert opt.X_iters[:2].tolist() == pts and len(opt.Y_iters) == 3
 
 
-def test_failures_are_kept_but_never_modelled():
+def test_failures_are_kept_and_modelled_at_the_worst_value():
     calls = []
 
     def flaky(p):
@@ -122,9 +122,12 @@ def test_failures_are_kept_but_never_modelled():
     assert len(opt.history) == 10 and len(failed) >= 3
     assert any("CUDA out of memory" in t.error for t in failed)
     assert any("nan" in t.error for t in failed)
-    train_X, _train_Y = opt.engine.training_data()
-    assert train_X.shape[0] == len(opt.Y_iters) == 10 - len(failed)
-    assert np.isfinite(opt.Y_iters).all()
+    train_X, train_Y = opt.engine.training_data()
+    assert len(opt.Y_iters) == 10 - len(failed) and np.isfinite(opt.Y_iters).all()
+    # The model sees every trial, a failed one at the worst value observed (impute_failures).
+    assert train_X.shape[0] == 10
+    values = sorted((-train_Y).reshape(-1).tolist())
+    assert values[-len(failed) :] == [max(opt.Y_iters)] * len(failed)
     # A failed point is never proposed again.
     points = [t.params for t in opt.history]
     assert len(set(points)) == len(points)
@@ -378,6 +381,55 @@ def test_carried_over_small_failures_do_not_count_as_the_large_runs_failures():
     assert len(calls) == 3 and len(info.value.history.at("large")) == 3
 
 
+def test_failed_runs_teach_the_model_to_leave_the_region_where_runs_fail():
+    """Runs fail beyond x = 0.6 while the objective keeps falling towards 0.8: shown to
+    the model at the worst value seen, the failures steer the proposals back to the
+    feasible side; left out, the model keeps proposing next to them."""
+
+    def f(p):
+        if p[0] > 0.6:
+            raise RuntimeError("diverged")
+        return (p[0] - 0.8) ** 2
+
+    failures = {}
+    for impute in (True, False):
+        runs = [
+            SmallScaleOptimizer(
+                f,
+                [Real(0.0, 1.0)],
+                n_initial_points=4,
+                n_steps=8,
+                random_state=seed,
+                max_consecutive_failures=None,
+                impute_failures=impute,
+            )
+            for seed in (0, 1)
+        ]
+        failures[impute] = [sum(not t.ok for t in r.history.trials[4:]) for r in runs]
+        assert all(r.history.metadata["impute_failures"] is impute for r in runs)
+    assert max(failures[True]) <= 3 and min(failures[False]) >= 5, failures
+    with pytest.raises(DataError, match="impute_failures must be True or False"):
+        Engine([Real(0.0, 1.0)], impute_failures="yes")
+
+
+def test_imputed_failures_enter_the_training_data_at_the_worst_value_of_their_scale():
+    engine = Engine([Real(0.0, 1.0)])
+    engine.tell([0.1], 2.0, "small")
+    engine.tell([0.2], 5.0, "small")
+    engine.tell([0.3], None, "small")  # failed: worst small value, 5.0
+    engine.tell([0.4], None, "large")  # failed, with no large value yet to impute from
+    train_X, train_Y = engine.training_data()
+    assert train_X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert (-train_Y).reshape(-1).tolist() == [2.0, 5.0, 5.0]
+    engine.tell([0.5], 1.0, "large")
+    train_X, train_Y = engine.training_data()
+    assert train_X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert train_X[:, 1].tolist() == [0.5, 0.5, 0.5, 1.0, 1.0]
+    assert (-train_Y).reshape(-1).tolist() == [2.0, 5.0, 5.0, 1.0, 1.0]
+    engine.impute_failures = False
+    assert engine.training_data()[0].shape[0] == 3
+
+
 def test_tuple_categories_survive_the_journal_and_a_saved_history(tmp_path):
     """JSON stores a tuple category as a list: a resumed journal and a loaded history
     give back the category itself, and values JSON cannot hold are refused clearly."""
@@ -442,6 +494,7 @@ def test_resuming_a_journal_with_other_model_options_says_so(tmp_path, caplog):
     first.tell([0.3], 1.0, "small")
     header = json.loads(journal.read_text().splitlines()[0])
     assert header["kernel"] == "linear_truncated" and header["exploit_noise_floor"] == 1e-7
+    assert header["impute_failures"] is True
     with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
         same = Engine([Real(0.0, 1.0)], random_state=0, journal=journal)
     assert len(same.history) == 1 and "written with" not in caplog.text
