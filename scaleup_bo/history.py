@@ -74,7 +74,7 @@ class Trial:
             value = d.get("value")
             trial = cls(
                 number=int(d["number"]),
-                params=tuple(d["params"]),
+                params=tuple(_from_json(v) for v in d["params"]),
                 value=None if value is None else float(value),
                 scale=str(d["scale"]),
                 status=str(d.get("status", "ok")),
@@ -499,6 +499,14 @@ def _dumps(record: Any, indent: int | None = None) -> str:
             "category values JSON can hold (strings, numbers, booleans, None, tuples of "
             "these); use names as the categories and map them inside the objective."
         ) from exc
+
+
+def _from_json(value: Any) -> Any:
+    """A parameter value as read from JSON: a list is a tuple category JSON stored as a
+    list (no dimension takes list values), so it becomes a tuple again."""
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
 
 
 def _json_roundtrip(value: Any) -> Any:

@@ -72,6 +72,9 @@ logger = logging.getLogger("scaleup_bo")
 
 #: Large-scale points needed before the negative-transfer guard compares models.
 GUARD_MIN_LARGE = 4
+#: With ``impute_failures``: successful trials a scale needs before its failed ones are
+#: shown to the model at its worst value (the worst of one value is the best one).
+IMPUTE_MIN_OK = 3
 #: With ``large_model="multitask"``: large-scale points needed before the MultiTaskGP
 #: proposes (the screen's setting: the first runs come from the shared model).
 MULTITASK_MIN_LARGE = 3
@@ -735,14 +738,14 @@ class Engine:
         model = self.fit(seed=seed)
         if model is None:
             return None
-        train_X, train_Y = self.training_data()
+        train_X, train_Y, imputed = self._training_rows()
         kind = "shared"
         if scale == "large" and self.large_model == "multitask":
-            multitask = self._fit_multitask(train_X, train_Y, seed)
+            multitask = self._fit_multitask(train_X, train_Y, seed, imputed=imputed)
             if multitask is not None:
                 model, kind = multitask, "multitask"
         if scale == "large" and self.transfer_guard:
-            model, train_X, train_Y = self._guard(model, train_X, train_Y, seed)
+            model, train_X, train_Y = self._guard(model, train_X, train_Y, seed, imputed)
             if self.transfer.get("uses_small_scale") is False:
                 kind = "large_only"
         if exploit and self.exploit_noise_floor is not None:
@@ -774,13 +777,21 @@ class Engine:
         return refit
 
     def _fit_multitask(
-        self, train_X: Tensor, train_Y: Tensor, seed: int, noise_floor: float | None = None
+        self,
+        train_X: Tensor,
+        train_Y: Tensor,
+        seed: int,
+        noise_floor: float | None = None,
+        *,
+        imputed: Tensor | None = None,
     ) -> Any:
         """The MultiTaskGP of ``large_model="multitask"`` (cached until the next tell), or
-        ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (or no
-        small-scale ones) exist, or when it cannot be fitted."""
-        large = int((train_X[:, -1] == LARGE_FIDELITY).sum())
-        if large < MULTITASK_MIN_LARGE or large == train_X.shape[0]:
+        ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (imputed
+        failures not counted; or no small-scale ones) exist, or when it cannot be
+        fitted."""
+        is_large = train_X[:, -1] == LARGE_FIDELITY
+        real = is_large if imputed is None else is_large & ~imputed
+        if int(real.sum()) < MULTITASK_MIN_LARGE or bool(is_large.all()):
             return None
         return self._cached(
             _fit_name("multitask", noise_floor),
@@ -927,32 +938,59 @@ class Engine:
         return torch.cat([U, torch.full((U.shape[0], 1), fidelity, dtype=U.dtype)], dim=-1)
 
     def training_data(self) -> tuple[Tensor, Tensor]:
-        """Model inputs and targets from every successful trial and, with
+        """Model inputs and targets: every successful trial and, with
         ``impute_failures``, every failed one at the worst value observed at its scale
-        (none where that scale has no successful trial yet).
+        (see :meth:`_training_rows`).
 
         Returns:
             ``train_X``: ``n x (d + 1)`` (last column the fidelity) and ``train_Y``:
             ``n x 1`` holding ``-y`` (the model maximizes; with ``winsorize``, its bad
             tail clipped).
         """
-        worst: dict[str, float] = {}
+        train_X, train_Y, _ = self._training_rows()
+        return train_X, train_Y
+
+    def _training_rows(self) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`training_data` and which of its rows are imputed failures.
+
+        A failed trial is imputed at the worst (winsorized, with ``winsorize``) value of
+        its scale once that scale has ``IMPUTE_MIN_OK`` successful trials: the worst of
+        fewer is no penalty (of one, it is the best value). Rows keep the history's order.
+        """
+        ok = [t for t in self.history if t.ok]
+        X_ok = self._stack([self._encoded([t.params], self.fidelity(t.scale)) for t in ok])
+        Y_ok = -torch.tensor([[t.value] for t in ok], dtype=torch.float64).reshape(-1, 1)
+        if self.winsorize:
+            Y_ok = winsorize_targets(X_ok, Y_ok)
+        worst: dict[str, float] = {}  # lowest -y per scale, among enough successes
+        for scale in SCALES:
+            ys = [float(y) for t, y in zip(ok, Y_ok[:, 0], strict=True) if t.scale == scale]
+            if self.impute_failures and len(ys) >= IMPUTE_MIN_OK:
+                worst[scale] = min(ys)
+        if not any(not t.ok and t.scale in worst for t in self.history):
+            return X_ok, Y_ok, torch.zeros(len(ok), dtype=torch.bool)
+        rows, targets, imputed = [], [], []
+        k = 0
         for t in self.history:
             if t.ok:
-                worst[t.scale] = max(worst.get(t.scale, -math.inf), t.value)  # type: ignore[arg-type]
-        used = [
-            (t, t.value if t.ok else worst[t.scale])
-            for t in self.history
-            if t.ok or (self.impute_failures and t.scale in worst)
-        ]
-        rows = [self._encoded([t.params], self.fidelity(t.scale)) for t, _ in used]
-        train_X = (
-            torch.cat(rows)
-            if rows
-            else torch.zeros(0, self.space.n_columns + 1, dtype=torch.float64)
+                rows.append(X_ok[k : k + 1])
+                targets.append(float(Y_ok[k, 0]))
+                imputed.append(False)
+                k += 1
+            elif t.scale in worst:
+                rows.append(self._encoded([t.params], self.fidelity(t.scale)))
+                targets.append(worst[t.scale])
+                imputed.append(True)
+        return (
+            torch.cat(rows),
+            torch.tensor(targets, dtype=torch.float64).reshape(-1, 1),
+            torch.tensor(imputed, dtype=torch.bool),
         )
-        train_Y = -torch.tensor([[y] for _, y in used], dtype=torch.float64).reshape(-1, 1)
-        return train_X, winsorize_targets(train_X, train_Y) if self.winsorize else train_Y
+
+    def _stack(self, rows: list[Tensor]) -> Tensor:
+        if rows:
+            return torch.cat(rows)
+        return torch.zeros(0, self.space.n_columns + 1, dtype=torch.float64)
 
     def fit(self, seed: int | None = None, *, noise_floor: float | None = None) -> Any:
         """Fit the shared model on :meth:`training_data` (cached until the next tell).
@@ -980,7 +1018,7 @@ class Engine:
         return self._cached(_fit_name("shared", noise_floor), fit_shared)
 
     def _guard(
-        self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int
+        self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int, imputed: Tensor
     ) -> tuple[Any, Tensor, Tensor]:
         """Negative-transfer guard: the shared model, or a large-scale-only one.
 
@@ -990,11 +1028,14 @@ class Engine:
         The shared model is kept unless the large-only model predicts them better
         (error below ``guard_ratio`` times the shared one's): then the small
         scale is misleading here and is ignored for this proposal.
-        The choice is made again at every step.
+        The choice is made again at every step. Imputed failures (``imputed`` rows) are
+        in both models' data but neither counted nor scored: the choice rests on the
+        values observed.
         """
         large = torch.isclose(train_X[:, -1], torch.tensor(LARGE_FIDELITY, dtype=train_X.dtype))
-        n_large = int(large.sum())
-        if n_large < GUARD_MIN_LARGE or n_large == train_X.shape[0]:
+        observed = large & ~imputed
+        n_large = int(observed.sum())
+        if n_large < GUARD_MIN_LARGE or bool(large.all()):
             self.transfer = {}
             return model, train_X, train_Y
         large_only = self._fit_large_only(train_X[large], train_Y[large], seed)
@@ -1002,8 +1043,8 @@ class Engine:
             self.transfer = {}
             return model, train_X, train_Y
         try:
-            shared = _loo_error(model, large)
-            alone = _loo_error(large_only, slice(None))
+            shared = _loo_error(model, observed)
+            alone = _loo_error(large_only, observed[large])
         except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the shared model
             logger.warning("transfer guard skipped: %s", exc)
             self.transfer = {}
@@ -1820,14 +1861,16 @@ class ScaleUpOptimizer(_Facade):
             self._finished = True
             return None
         self._reserve = False
-        rec = self.engine.recommend()
-        done = {
-            tuple(self.space.to_unit([t.params])[0].tolist())
-            for t in self.engine.history.at("large")
-        }
-        fits = (
-            self._committed() + self.cost("large") <= self.budget
-        )  # False on reopening a finished run
+        history = self.engine.history
+        first = not history.at("large") and not any(s == "large" for _, s in self.engine.pending)
+        # The only large run (a tight budget) is the first one: the small winner, as always.
+        rec = (self.engine._ask_transfer() if first else None) or self.engine.recommend()
+        done = {tuple(self.space.to_unit([t.params])[0].tolist()) for t in history.at("large")}
+        # False on reopening a finished run; an unmeasured large cost: the first large
+        # run is always made (it measures the cost).
+        fits = self._committed() + self.cost("large") <= self.budget or (
+            first and math.isnan(self.cost("large"))
+        )
         if rec is not None and fits and tuple(self.space.to_unit([rec])[0].tolist()) not in done:
             logger.info("evaluating the recommendation %s at large scale", rec)
             return self.engine.claim(rec, "large"), "large"

@@ -93,15 +93,19 @@ def timed_call(
 
 @contextmanager
 def thread_pool(n_workers: int) -> Iterator[cf.ThreadPoolExecutor]:
-    """A pool of ``n_workers`` threads for one run. When the run stops on an exception
-    (``KeyboardInterrupt`` included) the caller gets it at once: the evaluations still
-    running are abandoned (their threads finish in the background, unrecorded), not
-    waited for."""
+    """A pool of ``n_workers`` threads for one run. On ``KeyboardInterrupt`` the caller
+    gets it at once: the evaluations still running are abandoned (their threads finish in
+    the background, unrecorded), not waited for. On any other exception the queued ones
+    are cancelled and the running ones waited for, so none is still running when the
+    caller (say, resuming from the journal) starts them again."""
     pool = cf.ThreadPoolExecutor(max_workers=n_workers)
     try:
         yield pool
-    except BaseException:
+    except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
         raise
     pool.shutdown()
 

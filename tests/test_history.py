@@ -257,3 +257,16 @@ def test_load_explains_a_damaged_history(tmp_path, document, fragment):
     path.write_text(json.dumps({"schema_version": 1, **document}))
     with pytest.raises(DataError, match=fragment):
         History.load(path)
+
+
+def test_tuple_categories_come_back_as_tuples_from_a_saved_history(tmp_path):
+    from skopt.space import Categorical, Real
+
+    from scaleup_bo import SearchSpace
+
+    space = SearchSpace([Real(0.0, 1.0, name="lr"), Categorical([(64,), (64, 64)], name="h")])
+    h = History(metadata={"search_space": space.describe()})
+    h.add([0.1, (64, 64)], 0.5, "small")
+    h.save(tmp_path / "h.json")
+    loaded = History.load(tmp_path / "h.json")
+    assert loaded.best("small").params == (0.1, (64, 64))

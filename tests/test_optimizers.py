@@ -414,20 +414,47 @@ def test_failed_runs_teach_the_model_to_leave_the_region_where_runs_fail():
 
 def test_imputed_failures_enter_the_training_data_at_the_worst_value_of_their_scale():
     engine = Engine([Real(0.0, 1.0)])
-    engine.tell([0.1], 2.0, "small")
-    engine.tell([0.2], 5.0, "small")
-    engine.tell([0.3], None, "small")  # failed: worst small value, 5.0
+    for x, y in [(0.1, 2.0), (0.2, 5.0), (0.25, 3.0)]:
+        engine.tell([x], y, "small")
+    engine.tell([0.3], None, "small")  # failed: the worst small value, 5.0
     engine.tell([0.4], None, "large")  # failed, with no large value yet to impute from
     train_X, train_Y = engine.training_data()
-    assert train_X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.3])
-    assert (-train_Y).reshape(-1).tolist() == [2.0, 5.0, 5.0]
+    assert train_X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.25, 0.3])
+    assert (-train_Y).reshape(-1).tolist() == [2.0, 5.0, 3.0, 5.0]
+    # One or two large values are no yardstick (the worst of one is the best): not yet.
     engine.tell([0.5], 1.0, "large")
+    engine.tell([0.6], 1.5, "large")
+    assert engine.training_data()[0].shape[0] == 6
+    engine.tell([0.7], 1.2, "large")
     train_X, train_Y = engine.training_data()
-    assert train_X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
-    assert train_X[:, 1].tolist() == [0.5, 0.5, 0.5, 1.0, 1.0]
-    assert (-train_Y).reshape(-1).tolist() == [2.0, 5.0, 5.0, 1.0, 1.0]
+    assert train_X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7])
+    assert train_X[:, 1].tolist() == [0.5] * 4 + [1.0] * 4
+    assert (-train_Y).reshape(-1).tolist() == [2.0, 5.0, 3.0, 5.0, 1.5, 1.0, 1.5, 1.2]
     engine.impute_failures = False
-    assert engine.training_data()[0].shape[0] == 3
+    assert engine.training_data()[0].shape[0] == 6
+
+
+def test_imputed_failures_are_winsorized_and_do_not_decide_the_guard():
+    """With ``winsorize`` a failure is imputed at the clipped worst value, not at a
+    diverged run's; and the transfer guard neither counts nor scores imputed rows."""
+    engine = Engine([Real(0.0, 1.0)], winsorize=True)
+    for i in range(10):
+        engine.tell([i / 20], 1.0 + i / 10, "small")
+    engine.tell([0.99], 1e6, "small")  # diverged
+    for x in (0.6, 0.7, 0.8, 0.9):
+        engine.tell([x], None, "small")
+    values = (-engine.training_data()[1]).reshape(-1).tolist()
+    assert max(values) < 10 and values.count(max(values)) == 5  # clipped run + 4 imputed
+    guarded = Engine([Real(0.0, 1.0)], transfer_guard=True)
+    for i in range(8):
+        guarded.tell([i / 8], (i / 8 - 0.3) ** 2, "small")
+    for x in (0.3, 0.35, 0.25):
+        guarded.tell([x], (x - 0.3) ** 2, "large")
+    guarded.tell([0.9], None, "large")
+    guarded.tell([0.95], None, "large")
+    assert guarded.training_data()[0].shape[0] == 13  # the failures are in the model ...
+    guarded._model_for("large", seed=0)
+    assert guarded.transfer == {}  # ... but 3 observed large values do not start the guard
 
 
 def test_tuple_categories_survive_the_journal_and_a_saved_history(tmp_path):

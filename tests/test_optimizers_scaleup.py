@@ -387,3 +387,19 @@ def test_telling_a_point_that_was_not_asked_warns_and_keeps_the_asked_one_pendin
         with pytest.raises(DataError, match="seconds must be a finite number >= 0"):
             opt.tell(rounded, 1.0, "small", seconds=bad)
     assert len(opt.history) == 1
+
+
+def test_the_only_large_run_of_a_tight_budget_is_the_small_winner():
+    opt = ScaleUpOptimizer(small_f, large_f, SPACE, 14.0, cost_small=1.0, cost_large=10.0,
+                           n_initial_points=5, random_state=0, **FAST)  # fmt: skip
+    (large,) = opt.history.at("large")
+    assert large.params == opt.history.best("small").params
+    # Measured costs: the first large run is made even when the initial design used the
+    # budget up (its cost is unknown until then), and it is the small winner too.
+    opt = ScaleUpOptimizer(None, None, SPACE, 100.0, random_state=0, **FAST)
+    while (step := opt.ask()) is not None:
+        params, scale = step
+        f = small_f if scale == "small" else large_f
+        opt.tell(params, f(params), scale, seconds=30.0 if scale == "small" else 60.0)
+    assert [t.scale for t in opt.history] == ["small"] * 3 + ["large"]
+    assert opt.history.at("large")[0].params == opt.history.best("small").params

@@ -217,3 +217,23 @@ def test_a_failed_parallel_run_is_charged_its_own_time_not_its_wait():
     ok, failed = engine.history.trials
     assert ok.ok and ok.seconds >= 0.5 and not failed.ok
     assert failed.seconds < 0.25
+
+
+def test_an_uncaught_error_waits_for_the_running_evaluations_of_the_run_s_own_threads():
+    """Only Ctrl-C abandons running evaluations: after another error nothing of the run is
+    still running when the caller gets it (and, say, resumes from the journal)."""
+    started, finished = threading.Event(), threading.Event()
+
+    def f(p):
+        if p[0] < 0.5:
+            assert started.wait(30)
+            raise ValueError("bad configuration")  # not in catch: the run stops
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+        return 1.0
+
+    engine = Engine([Real(0.0, 1.0)], catch=(RuntimeError,))
+    with pytest.raises(ValueError, match="bad configuration"):
+        engine.run(f, "small", [[0.9], [0.1]], n_parallel=2)
+    assert finished.is_set()
