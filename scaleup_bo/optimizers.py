@@ -1644,12 +1644,11 @@ class ScaleUpOptimizer(_Facade):
             scale, so a region where runs fail is left (default); see :class:`Engine`.
         exploit_noise_floor: Noise floor of the model behind the exploiting choices:
             the recommendation (the reserved last run, :attr:`recommended_params`) and
-            any ``"PM"`` given as ``large_acq_func``/``small_acq_func``. ``None``
-            (default here) keeps the exploring model; a number in ``(0, 1e-2)``, e.g.
-            ``1e-7`` (``LargeScaleOptimizer``'s default), refits it with that lower bound
-            on the inferred noise, as ``LargeScaleOptimizer``'s last run does (see
-            :class:`Engine`). The default stays ``None`` until the cost benchmark's runs
-            are re-made with ``1e-7`` (README, "Choosing the defaults").
+            any ``"PM"`` given as ``large_acq_func``/``small_acq_func``. Default
+            ``EXPLOIT_NOISE_FLOOR`` (1e-7): the model is fitted again to the same data
+            with that lower bound on the inferred noise, as for ``LargeScaleOptimizer``'s
+            last run (see :class:`Engine`); any number in ``(0, 1e-2)`` sets another
+            bound, ``None`` keeps the exploring model.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1697,7 +1696,7 @@ class ScaleUpOptimizer(_Facade):
         large_model: LargeModel = "shared",
         winsorize: bool = False,
         impute_failures: bool = True,
-        exploit_noise_floor: float | None = None,
+        exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")

@@ -222,6 +222,15 @@ def test_cost_benchmark_smoke_one_seed(tmp_path, capsys):
     # Resuming recomputes nothing; the report prints the same tables.
     assert main(argv) == 0
     assert capsys.readouterr().out.split("\nwrote")[0] == text.split("\nwrote")[0]
+    # The file records which defaults its scaleup_cost runs were made with, and runs of an
+    # earlier default (a file without that record) are not extended with new ones.
+    from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS
+
+    assert data["config"]["scaleup_cost"] == METHOD_VERSIONS["scaleup_cost"]
+    del data["config"]["scaleup_cost"]
+    out.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="scaleup_cost runs made by an earlier default"):
+        main([*argv[:5], "2", *argv[6:]])
 
 
 def test_regret_at_cost_reads_the_best_large_value_within_the_cost():

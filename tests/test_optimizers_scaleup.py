@@ -11,6 +11,7 @@ import pytest
 from skopt.space import Categorical, Real
 
 from scaleup_bo import DataError, Engine, ScaleUpOptimizer
+from scaleup_bo.model import EXPLOIT_NOISE_FLOOR
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -197,17 +198,18 @@ def test_run_spends_the_budget_and_evaluates_its_recommendation():
     assert tuple(opt.recommended_params) in {t.params for t in opt.history.at("large")}
     assert opt.best_score == min(opt.Y_iters) and len(opt.X_iters) == scales.count("large")
     assert len(opt.overhead) == len(opt.history)
-    # Its recommendation uses the exploring model by default (the cost benchmark's runs).
-    assert opt.engine.exploit_noise_floor is None
+    # Its recommendation uses the model refitted with the exploit noise floor by default.
+    assert opt.engine.exploit_noise_floor == EXPLOIT_NOISE_FLOOR == 1e-7
+    assert opt.history.metadata["exploit_noise_floor"] == 1e-7
 
 
 def test_exploit_noise_floor_changes_only_the_reserved_run():
     """With ``exploit_noise_floor`` the recommendation (the reserved last run) is made on
     the model refitted with that floor; every run before it is the same."""
-    base = _run()
-    opt = _run(exploit_noise_floor=1e-7)
-    assert opt.engine.exploit_noise_floor == 1e-7
-    assert opt.history.metadata["exploit_noise_floor"] == 1e-7
+    base = _run(exploit_noise_floor=None)
+    opt = _run()
+    assert base.engine.exploit_noise_floor is None
+    assert base.history.metadata["exploit_noise_floor"] is None
     trials = list(opt.history)
     assert [(t.params, t.scale) for t in trials[:-1]] == [
         (t.params, t.scale) for t in list(base.history)[:-1]

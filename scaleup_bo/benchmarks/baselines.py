@@ -183,7 +183,10 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
 #: config: a file whose stored runs of such a method were made by another version is not
 #: resumed, so one table never mixes two defaults.
 METHOD_VERSIONS: dict[str, str] = {
-    "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session)"
+    "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session)",
+    # The cost-aware benchmark's ``ScaleUpOptimizer`` runs (recorded in its file's config).
+    "scaleup_cost": "MF-MES, large points by qNEI, recommendation on the model refitted with "
+    "noise floor 1e-7 (20th session)",
 }
 
 #: Methods by name, in table order.

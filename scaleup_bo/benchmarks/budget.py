@@ -93,11 +93,19 @@ def run_cost_benchmark(
         "cost_small": cost_small, "cost_large": cost_large, "budget": budget,
         "optimizer": {k: str(v) for k, v in optimizer_kwargs.items()},
         "two_stage": METHOD_VERSIONS["scaleup_bo"],
+        "scaleup_cost": METHOD_VERSIONS["scaleup_cost"],
     }  # fmt: skip
     data: dict[str, Any] = {"config": config, "traces": {}}
     if checkpoint is not None and Path(checkpoint).exists():
         data = load(checkpoint)
-        if {k: data["config"].get(k) for k in config} != config:
+        differs = [k for k in config if data["config"].get(k) != config[k]]
+        if differs == ["scaleup_cost"]:
+            raise ValueError(
+                f"{checkpoint} holds scaleup_cost runs made by an earlier default of "
+                f"ScaleUpOptimizer ({data['config'].get('scaleup_cost')!r}, now "
+                f"{config['scaleup_cost']!r}): use another file"
+            )
+        if differs:
             raise ValueError(
                 f"{checkpoint} holds another protocol ({data['config']}): use another file"
             )
