@@ -74,7 +74,7 @@ class Trial:
             value = d.get("value")
             trial = cls(
                 number=int(d["number"]),
-                params=tuple(_from_json(v) for v in d["params"]),
+                params=tuple(from_json_value(v) for v in d["params"]),
                 value=None if value is None else float(value),
                 scale=str(d["scale"]),
                 status=str(d.get("status", "ok")),
@@ -501,11 +501,11 @@ def _dumps(record: Any, indent: int | None = None) -> str:
         ) from exc
 
 
-def _from_json(value: Any) -> Any:
-    """A parameter value as read from JSON: a list is a tuple category JSON stored as a
-    list (no dimension takes list values), so it becomes a tuple again."""
+def from_json_value(value: Any) -> Any:
+    """A parameter value or category as read from JSON: a list is a tuple category JSON
+    stored as a list (no dimension takes list values), so it becomes a tuple again."""
     if isinstance(value, list):
-        return tuple(_from_json(v) for v in value)
+        return tuple(from_json_value(v) for v in value)
     return value
 
 

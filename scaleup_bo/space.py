@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.quasirandom import SobolEngine
 
 from scaleup_bo.exceptions import InvalidPointError, SearchSpaceError
+from scaleup_bo.history import from_json_value
 
 __all__ = ["SearchSpace"]
 
@@ -159,7 +160,9 @@ class SearchSpace:
         dims: list[Dimension] = []
         for d in description:
             if d["type"] == "categorical":
-                dims.append(Categorical(d["categories"], name=d["name"]))
+                # JSON stores a tuple category as a list.
+                categories = [from_json_value(c) for c in d["categories"]]
+                dims.append(Categorical(categories, name=d["name"]))
             elif d["type"] == "integer":
                 dims.append(Integer(d["low"], d["high"], prior=d["prior"], name=d["name"]))
             else:
@@ -268,7 +271,7 @@ class SearchSpace:
         if not math.isfinite(x):
             raise InvalidPointError(f"dimension {name!r}: value {value!r} is not finite.")
         low, high = float(dim.low), float(dim.high)
-        tol = _BOUND_TOLERANCE * max(high - low, abs(low), abs(high), 1.0)
+        tol = _BOUND_TOLERANCE * max(high - low, abs(low), abs(high))  # relative: eps=1e-8 too
         if not (low - tol <= x <= high + tol):
             raise InvalidPointError(
                 f"dimension {name!r}: value {value!r} is outside its bounds "
@@ -382,7 +385,9 @@ class SearchSpace:
     @staticmethod
     def _decode_number(dim: Dimension, u: float) -> float | int:
         low, high = float(dim.low), float(dim.high)
-        if dim.prior == "log-uniform":
+        if u <= 0.0 or u >= 1.0:  # the bounds themselves, not a rounding next to them
+            x = low if u <= 0.0 else high
+        elif dim.prior == "log-uniform":
             x = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
         else:
             x = low + u * (high - low)
@@ -396,7 +401,8 @@ class SearchSpace:
         """A space-filling design: ``n`` scrambled-Sobol points drawn in the encoded space.
 
         Log-uniform dimensions are therefore sampled uniformly in log space; each
-        integer and category gets an equal share of the unit interval.
+        integer gets an equal share of the unit interval, each category its share under
+        the dimension's ``prior`` (equal without one).
 
         Args:
             n: Number of points.
@@ -415,8 +421,12 @@ class SearchSpace:
         out: list[Any] = []
         for dim, ui in zip(self._dims, u, strict=True):
             if isinstance(dim, Categorical):
-                k = len(dim.categories)
-                out.append(dim.categories[min(int(ui * k), k - 1)])
+                # Each category's share of the unit interval: its prior (equal without one).
+                weights = np.asarray(
+                    dim.prior if dim.prior is not None else [1.0] * len(dim.categories), dtype=float
+                )
+                k = int(np.searchsorted(np.cumsum(weights) / weights.sum(), ui, side="right"))
+                out.append(dim.categories[min(k, len(dim.categories) - 1)])
             elif isinstance(dim, Integer):
                 # Widen by half a step on each side so the end integers get a full share.
                 low, high = float(dim.low) - 0.5, float(dim.high) + 0.5
@@ -432,7 +442,7 @@ class SearchSpace:
 
 def _parse_dimensions(dimensions: Any) -> list[Dimension]:
     if isinstance(dimensions, Space):
-        return list(dimensions.dimensions)
+        dimensions = list(dimensions.dimensions)  # checked as a list is
     if isinstance(dimensions, (str, bytes, dict)) or not isinstance(dimensions, Iterable):
         raise SearchSpaceError(
             f"search_space must be a list of skopt dimensions, got {type(dimensions).__name__}."
@@ -463,6 +473,13 @@ def _parse_dimensions(dimensions: Any) -> list[Dimension]:
             if dim.low > dim.high:
                 raise SearchSpaceError(
                     f"dimension {name!r}: lower bound {dim.low} is above upper bound {dim.high}."
+                )
+            if isinstance(dim, Integer) and not (
+                float(dim.low).is_integer() and float(dim.high).is_integer()
+            ):
+                raise SearchSpaceError(
+                    f"dimension {name!r}: Integer bounds must be integers, got "
+                    f"[{dim.low}, {dim.high}]."
                 )
             if dim.prior == "log-uniform" and dim.low <= 0:
                 raise SearchSpaceError(

@@ -177,3 +177,45 @@ def test_huge_numbers_are_checked_exactly():
         space.validate([10**400, 0.5])
     with pytest.raises(InvalidPointError, match=r"'r'.*not finite"):
         space.validate([1, 10**400])
+
+
+def test_tiny_bounds_are_checked_relative_to_their_scale():
+    eps = SearchSpace([Real(1e-10, 1e-8, prior="log-uniform", name="eps")])
+    for bad in (0.0, -5e-10, 2e-8):
+        with pytest.raises(InvalidPointError, match="outside its bounds"):
+            eps.validate([bad])
+    assert eps.validate([1e-8 * (1 + 1e-12)]) == [1e-8]  # rounding next to a bound is fine
+
+
+def test_a_skopt_space_is_checked_like_a_list():
+    with pytest.raises(SearchSpaceError, match="bounds must be finite"):
+        SearchSpace(Space([Real(0.0, math.inf)]))
+    with pytest.raises(SearchSpaceError, match="log-uniform prior needs a positive lower"):
+        SearchSpace(Space([Integer(-10, -1, prior="log-uniform")]))
+
+
+def test_integer_bounds_must_be_integers():
+    with pytest.raises(SearchSpaceError, match="Integer bounds must be integers"):
+        SearchSpace([Integer(0.5, 5.5)])
+
+
+def test_the_unit_cube_s_corners_decode_to_the_bounds_exactly():
+    dims = [Real(1e-4, 1e-1, prior="log-uniform"), Real(2e-5, 3e-3, prior="log-uniform"),
+            Real(0.2, 0.9), Real(1e-3, 0.3, prior="log-uniform")]  # fmt: skip
+    space = SearchSpace(dims)
+    assert space.from_unit(torch.zeros(1, 4))[0] == [1e-4, 2e-5, 0.2, 1e-3]
+    assert space.from_unit(torch.ones(1, 4))[0] == [1e-1, 3e-3, 0.9, 0.3]
+
+
+def test_the_design_follows_a_categorical_prior():
+    space = SearchSpace([Categorical(["a", "b"], prior=[0.9, 0.1])])
+    share = [p[0] for p in space.sample(256, seed=0)].count("a") / 256
+    assert 0.85 < share < 0.95
+
+
+def test_tuple_categories_survive_the_space_description():
+    space = SearchSpace([Categorical([(64,), (64, 64)], name="hidden")])
+    import json
+
+    rebuilt = SearchSpace.from_description(json.loads(json.dumps(space.describe())))
+    assert rebuilt == space and rebuilt.dimensions[0].categories == ((64,), (64, 64))
