@@ -18,7 +18,11 @@ with one change: from the third large-scale run on, each proposal uses
   by more than ``c`` times half the difference in their numbers of hyperparameters times
   the log of the number of points (``bic1``: the Bayesian information criterion; ``bic``
   means ``bic1``); ``bicr<r>``: ``bic1``, and only while the MultiTaskGP's correlation
-  between the scales exceeds ``r`` (``bicr0.5``);
+  between the scales exceeds ``r`` (``bicr0.5``); ``bicg``: ``bic1``, and when it chooses
+  the MultiTaskGP, a GP of the large-scale points alone instead whenever that predicts them
+  better (leave-one-out squared error), a guard on the MultiTaskGP; ``bicgs<f>``: ``bicg``,
+  and only while the MultiTaskGP's ratio of the two scales' standard deviations is above
+  ``f`` or below ``1 / f`` (``bicgs1.5``);
 - ``stgp``: ``SingleTaskGP`` on the same data, the fidelity an ordinary input (BoTorch's
   default kernel and priors, no per-scale parameters);
 - ``sequential``: whichever predicted the large-scale runs better before seeing them (the
@@ -137,6 +141,8 @@ class ScreenEngine(Engine):
         model, X, Y = self._choose(base, seed)
         if exploit and self.exploit_noise_floor is not None:
             kind = "shared" if model is base[0] else "multitask"
+            if X.shape[0] < base[1].shape[0]:
+                kind = "large_only"  # the guard's choice (mode bicg)
             model = self._refit(kind, model, X, Y, seed)
         return model, X, Y
 
@@ -167,12 +173,29 @@ class ScreenEngine(Engine):
             k = n_hyperparameters(shared), n_hyperparameters(mt)
             rho = task_correlation(mt)
             c, r = 0.0, -1.0
-            if self.mode.startswith("bicr"):
+            if self.mode.startswith("bicg"):
+                c = 1.0
+            elif self.mode.startswith("bicr"):
                 c, r = 1.0, float(self.mode[4:])
             elif self.mode.startswith("bic"):
                 c = float(self.mode[3:] or 1.0)
             use = lml[1] - lml[0] > c * 0.5 * (k[1] - k[0]) * math.log(X.shape[0]) and rho > r
+            if self.mode.startswith("bicgs"):
+                # Only while the MultiTaskGP says the two scales' spreads differ by more
+                # than this factor (its advantage over the shared model): bicgs1.5.
+                factor = float(self.mode[5:] or 1.5)
+                use = use and abs(math.log(task_scale(mt))) > math.log(factor)
             record = [int(large.sum()), X.shape[0], *lml, *k, rho, task_scale(mt), int(use)]
+            if use and self.mode.startswith("bicg"):
+                # The guard on the chosen MultiTaskGP: a GP of the large points alone when
+                # it predicts them better (leave-one-out), as the library's guard does for
+                # the shared model.
+                alone = self._fit_large_only(X[large], Y[large], seed)
+                if alone is not None and _loo_error(alone, slice(None)) < _loo_error(mt, large):
+                    record.append("large_only")
+                    if not self.evidence or self.evidence[-1][:2] != record[:2]:
+                        self.evidence.append(record)
+                    return alone, X[large], Y[large]
             if not self.evidence or self.evidence[-1][:2] != record[:2]:
                 self.evidence.append(record)
         return (mt, X, Y) if use else base
