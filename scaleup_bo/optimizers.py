@@ -1714,6 +1714,7 @@ class ScaleUpOptimizer(_Facade):
             )
         self.budget = float(budget)
         self.costs = Costs(cost_small, cost_large)
+        n_initial_points = _check_count("n_initial_points", n_initial_points, minimum=1)
         if self.costs.given is not None:
             small_cost, large_cost = self.costs.given["small"], self.costs.given["large"]
             if self.budget < small_cost + large_cost:
@@ -1721,6 +1722,13 @@ class ScaleUpOptimizer(_Facade):
                     f"budget {budget!r} cannot pay for one small-scale run and one large-scale "
                     f"run ({small_cost:g} + {large_cost:g}): a cost-aware run needs both."
                 )
+            room = int((self.budget - large_cost) // small_cost)
+            if room < n_initial_points:
+                logger.warning(
+                    "budget %g leaves room for %d of the n_initial_points=%d small-scale runs "
+                    "besides the large-scale run held back for the recommendation.",
+                    self.budget, room, n_initial_points,
+                )  # fmt: skip
         self.search_space = search_space
         self.objectives = {"small": objective_small, "large": objective_large}
         self._n_parallel = _check_count("n_parallel", n_parallel, minimum=1)
@@ -1732,7 +1740,7 @@ class ScaleUpOptimizer(_Facade):
             small_fidelity=small_fidelity,
             acq_func=acq_func,
             acq_func_kwargs=acq_func_kwargs,
-            n_initial_points=_check_count("n_initial_points", n_initial_points, minimum=1),
+            n_initial_points=n_initial_points,
             random_state=random_state,
             kernel=kernel,
             journal=journal,
@@ -1746,15 +1754,6 @@ class ScaleUpOptimizer(_Facade):
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
         )
-        if self.costs.given is not None:
-            small_cost, large_cost = self.costs.given["small"], self.costs.given["large"]
-            room = int((self.budget - large_cost) // small_cost)
-            if room < self.engine.n_initial_points:
-                logger.warning(
-                    "budget %g leaves room for %d of the n_initial_points=%d small-scale runs "
-                    "besides the large-scale run held back for the recommendation.",
-                    self.budget, room, self.engine.n_initial_points,
-                )  # fmt: skip
         for where in (large_acq_func, small_acq_func):
             if where is not None:
                 resolve_acquisition(where)
@@ -1819,10 +1818,10 @@ class ScaleUpOptimizer(_Facade):
         n_small = len(history.at("small")) + sum(s == "small" for _, s in pending)
         n_large = len(history.at("large")) + sum(s == "large" for _, s in pending)
         committed = self._committed()
+        reserve = self.cost("large") if self._reserve else 0.0  # nan while unmeasured
         if n_small < engine.n_initial_points:
             # The initial design leaves the held-back large run's cost (when known).
-            held = self.cost("large") if self._reserve else 0.0
-            if self._fits("small", committed + (0.0 if math.isnan(held) else held), pending):
+            if self._fits("small", committed + (0.0 if math.isnan(reserve) else reserve), pending):
                 return engine.ask("small"), "small"
             return None if pending else self._finish()
         if n_large == 0 and not self.costs.known("large", history):
@@ -1832,7 +1831,6 @@ class ScaleUpOptimizer(_Facade):
             if self._fits("large", committed, pending):
                 return engine.ask("large"), "large"
             return None if pending else self._finish()
-        reserve = self.cost("large") if self._reserve else 0.0
         if math.isnan(reserve):
             return None  # the first large-scale run is still being timed
         affordable = {
