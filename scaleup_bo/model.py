@@ -47,7 +47,10 @@ __all__ = [
     "check_noise_floor",
     "design_kernel",
     "fit_model",
+    "log_marginal_likelihood",
     "loo_predictions",
+    "n_hyperparameters",
+    "task_scale_ratio",
     "winsorize_targets",
 ]
 
@@ -75,10 +78,11 @@ EXPLOIT_NOISE_FLOOR = 1e-7
 #: Fidelity kernels the shared model can use.
 KERNELS: tuple[str, ...] = ("linear_truncated", "downsampling")
 
-LargeModel = Literal["shared", "multitask"]
-#: Models that can predict the large scale: the shared multi-fidelity GP, or a
-#: ``MultiTaskGP`` of the same data (see :func:`build_model`).
-LARGE_MODELS: tuple[str, ...] = ("shared", "multitask")
+LargeModel = Literal["shared", "multitask", "auto"]
+#: Models that can predict the large scale: the shared multi-fidelity GP, a
+#: ``MultiTaskGP`` of the same data (see :func:`build_model`), or ``"auto"``: chosen
+#: between them (and a GP of the large-scale points alone) at every step by the engine.
+LARGE_MODELS: tuple[str, ...] = ("shared", "multitask", "auto")
 
 # Numerical failures of a fit. torch's LinAlgError (a failed Cholesky) is a RuntimeError;
 # other RuntimeErrors are caught too but logged with their traceback, so a real bug shows.
@@ -390,3 +394,26 @@ def loo_predictions(
         shift = model.outcome_transform.means.reshape(())
         scale = model.outcome_transform.stdvs.reshape(())
     return mean * scale + shift, var * scale**2, y * scale + shift
+
+
+def log_marginal_likelihood(model: SingleTaskMultiFidelityGP | MultiTaskGP) -> float:
+    """The fitted model's exact log marginal likelihood of its training targets (as it
+    sees them: standardized), at its fitted hyperparameters. Two models fitted to the same
+    targets with the same ``Standardize`` transform can be compared by it."""
+    X, y = model.train_inputs[0], model.train_targets
+    with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+        return float(model.likelihood(model.forward(X), X).log_prob(y))
+
+
+def n_hyperparameters(model: Any) -> int:
+    """How many numbers the model's fit chose (its trainable parameters' entries)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def task_scale_ratio(model: MultiTaskGP) -> float:
+    """How many times the large scale's prior standard deviation is the small scale's,
+    in a fitted two-task ``MultiTaskGP`` (task 0 small, task 1 large; both tasks share
+    the input kernel, so the task covariance's diagonal sets their spreads)."""
+    with torch.no_grad():
+        B = model.covar_module.kernels[1].covar_matrix.to_dense()
+    return float((B[1, 1] / B[0, 0]).sqrt())

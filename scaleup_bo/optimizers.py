@@ -60,7 +60,10 @@ from scaleup_bo.model import (
     LargeModel,
     check_noise_floor,
     fit_model,
+    log_marginal_likelihood,
     loo_predictions,
+    n_hyperparameters,
+    task_scale_ratio,
     winsorize_targets,
 )
 from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor, thread_pool
@@ -78,6 +81,19 @@ IMPUTE_MIN_OK = 3
 #: With ``large_model="multitask"``: large-scale points needed before the MultiTaskGP
 #: proposes (the screen's setting: the first runs come from the shared model).
 MULTITASK_MIN_LARGE = 3
+#: With ``large_model="auto"``: the MultiTaskGP is chosen only while it says the two
+#: scales' spreads differ by more than this factor (its task covariance), the thing it
+#: can learn and the shared model cannot; below it the shared model has proved as good
+#: (README, "Choosing the defaults", the bicgs1.5 screen).
+AUTO_SCALE_RATIO = 1.5
+#: ... and only while the large scale's spread is below this many times the small
+#: scale's: above it the small scale's whole range is a fraction of the large one's, and
+#: the MultiTaskGP amplifies the small scale's shape by that factor. On the benchmark's
+#: negative-transfer problem (an unrelated small scale) it fitted ratios of 3.7-47 at 99
+#: of its 101 choices and its runs stalled (regret 1.55 on Branin); on the shifted
+#: problem, where it helped most, all 108 stayed below 2.73 (README, "Choosing the
+#: defaults"). Set from those benchmark problems, not from held-out ones.
+AUTO_MAX_SCALE_RATIO = 3.0
 #: The guard drops the small scale only when the large-only model's leave-one-out
 #: error is below this fraction of the shared model's: a wrong switch costs a wild
 #: exploratory run (a GP on a few points), a wrong stay costs little.
@@ -181,7 +197,12 @@ class Engine:
             and noise per scale, used once ``MULTITASK_MIN_LARGE`` large-scale points
             exist. Its median regret was 30-70x lower on the benchmark's two mixed
             problems, whose large scale is the small one shifted, scaled and offset, and
-            higher on the continuous ones (README, "Choosing the defaults").
+            higher on the continuous ones (README, "Choosing the defaults"). ``"auto"``:
+            at every large-scale step, the MultiTaskGP when the evidence says the scales
+            differ by a scale factor, else the shared model; a chosen MultiTaskGP gives
+            way to a GP of the large-scale points alone when that predicts them better
+            (without ``transfer_guard``; with it, the guard checks the chosen model).
+            See :meth:`_choose_large_model`; the choice is in :attr:`large_model_choice`.
         exploit_noise_floor: Lower bound of the inferred noise variance (of the
             standardized outcomes) in the model behind exploiting choices: proposals of
             the ``"PM"`` acquisition (``LargeScaleOptimizer``'s last run) and
@@ -330,6 +351,9 @@ class Engine:
         self.transfer_points = _check_count("transfer_points", transfer_points)
         #: The last large-scale proposal's model choice (see :meth:`_guard`).
         self.transfer: dict[str, Any] = {}
+        #: With ``large_model="auto"``: the last large-scale model choice (see
+        #: :meth:`_choose_large_model`).
+        self.large_model_choice: dict[str, Any] = {}
         #: The last :meth:`ask_scale` decision: the chosen scale and the acquisition
         #: value (information per unit of cost) of the best point at each scale.
         self.scale_choice: dict[str, Any] = {}
@@ -732,9 +756,13 @@ class Engine:
         """The fitted model that predicts ``scale``, with its training data: the shared
         model, or at large scale with ``transfer_guard`` the guard's choice (see
         :meth:`_guard`), and with ``large_model="multitask"`` the MultiTaskGP in place of
-        the shared model. With ``exploit``, the chosen model is then fitted again to its
-        data with ``exploit_noise_floor`` (see :meth:`_refit`); the choice itself is made
-        with the exploring models. ``None`` when no model can be fitted yet."""
+        the shared model; ``large_model="auto"`` chooses between them, or the large-scale
+        points alone when the guard is off (see :meth:`_choose_large_model`). With
+        ``exploit``, the chosen model is then fitted again to its data with
+        ``exploit_noise_floor`` (see :meth:`_refit`); the choice itself is made with the
+        exploring models. ``None`` when no model can be fitted yet."""
+        if scale == "large":  # this step's choices, not a stale earlier one's
+            self.large_model_choice, self.transfer = {}, {}
         model = self.fit(seed=seed)
         if model is None:
             return None
@@ -744,6 +772,10 @@ class Engine:
             multitask = self._fit_multitask(train_X, train_Y, seed, imputed=imputed)
             if multitask is not None:
                 model, kind = multitask, "multitask"
+        elif scale == "large" and self.large_model == "auto":
+            kind, model, train_X, train_Y = self._choose_large_model(
+                model, train_X, train_Y, seed, imputed
+            )
         if scale == "large" and self.transfer_guard:
             model, train_X, train_Y = self._guard(model, train_X, train_Y, seed, imputed)
             if self.transfer.get("uses_small_scale") is False:
@@ -785,9 +817,9 @@ class Engine:
         *,
         imputed: Tensor | None = None,
     ) -> Any:
-        """The MultiTaskGP of ``large_model="multitask"`` (cached until the next tell), or
-        ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points (imputed
-        failures not counted; or no small-scale ones) exist, or when it cannot be
+        """The MultiTaskGP of ``large_model="multitask"``/``"auto"`` (cached until the next
+        tell), or ``None`` while fewer than ``MULTITASK_MIN_LARGE`` large-scale points
+        (imputed failures not counted; or no small-scale ones) exist, or when it cannot be
         fitted."""
         is_large = train_X[:, -1] == LARGE_FIDELITY
         real = is_large if imputed is None else is_large & ~imputed
@@ -1017,6 +1049,87 @@ class Engine:
 
         return self._cached(_fit_name("shared", noise_floor), fit_shared)
 
+    def _choose_large_model(
+        self, shared: Any, train_X: Tensor, train_Y: Tensor, seed: int, imputed: Tensor
+    ) -> tuple[str, Any, Tensor, Tensor]:
+        """``large_model="auto"``: the model behind this large-scale proposal, as
+        ``(kind, model, train_X, train_Y)``, ``kind`` one of ``"shared"``,
+        ``"multitask"``, ``"large_only"``.
+
+        Once ``MULTITASK_MIN_LARGE`` large-scale points exist (and small-scale ones), the
+        MultiTaskGP is fitted next to the shared model. It is chosen when both
+
+        - its log marginal likelihood exceeds the shared model's by more than half the
+          difference in their numbers of raw hyperparameter entries times the log of
+          the number of points (the Bayesian information criterion's form; the raw
+          count over-states the task covariance's free numbers, so the penalty is
+          stricter than the criterion's: this is the rule the benchmark screened);
+        - it says the scales' spreads differ: its ratio of the large to the small
+          scale's standard deviation is above ``AUTO_SCALE_RATIO`` or below its inverse
+          (a scale factor, which the shared model cannot represent), and below
+          ``AUTO_MAX_SCALE_RATIO`` (a small scale nearly flat next to the large one
+          is not amplified).
+
+        A chosen MultiTaskGP is then checked against a GP of the large-scale points
+        alone, which replaces it when it predicts them better (leave-one-out squared
+        error; imputed failures not scored): with a handful of large points the
+        MultiTaskGP's extra freedom can fit the small scale's shape to the wrong place.
+        With ``transfer_guard`` that check is the guard's (with its ``guard_ratio`` and
+        ``GUARD_MIN_LARGE``), made on the chosen model. The choice is made again at
+        every step and recorded in :attr:`large_model_choice`; a numerical failure
+        keeps the shared model.
+        """
+        fallback = ("shared", shared, train_X, train_Y)
+        multitask = self._fit_multitask(train_X, train_Y, seed, imputed=imputed)
+        if multitask is None:
+            return fallback
+        try:
+            lml_shared = log_marginal_likelihood(shared)
+            lml_multitask = log_marginal_likelihood(multitask)
+            ratio = task_scale_ratio(multitask)
+        except (RuntimeError, ValueError) as exc:  # a failed Cholesky: the shared model
+            logger.warning("large-scale model choice skipped, shared model kept: %s", exc)
+            self.large_model_choice = {"model": "shared"}
+            return fallback
+        extra = n_hyperparameters(multitask) - n_hyperparameters(shared)
+        penalty = 0.5 * extra * math.log(train_X.shape[0])
+        choice: dict[str, Any] = {
+            "model": "shared",
+            "log_likelihood_shared": lml_shared,
+            "log_likelihood_multitask": lml_multitask,
+            "penalty": penalty,
+            "scale_ratio": ratio,
+        }
+        self.large_model_choice = choice
+        better_fit = lml_multitask - lml_shared > penalty
+        spreads_differ = abs(math.log(ratio)) > math.log(AUTO_SCALE_RATIO)
+        spreads_differ = spreads_differ and ratio < AUTO_MAX_SCALE_RATIO
+        if not (better_fit and spreads_differ):
+            return fallback
+        choice["model"] = "multitask"
+        chosen = ("multitask", multitask, train_X, train_Y)
+        large = train_X[:, -1] == LARGE_FIDELITY
+        alone = (
+            None
+            if self.transfer_guard
+            else self._fit_large_only(train_X[large], train_Y[large], seed)
+        )
+        if alone is None:
+            return chosen
+        observed = large & ~imputed
+        try:
+            loo_multitask = _loo_error(multitask, observed)
+            loo_alone = _loo_error(alone, observed[large])
+        except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the choice
+            logger.warning("large-only check of the MultiTaskGP skipped: %s", exc)
+            return chosen
+        choice.update(loo_multitask=loo_multitask, loo_large=loo_alone)
+        logger.info("large-scale model: %s", choice)
+        if loo_alone < loo_multitask:
+            choice["model"] = "large_only"
+            return "large_only", alone, train_X[large], train_Y[large]
+        return chosen
+
     def _guard(
         self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int, imputed: Tensor
     ) -> tuple[Any, Tensor, Tensor]:
@@ -1073,7 +1186,7 @@ class Engine:
 
     # ------------------------------------------------------------------ results
     def recommend(self, *, evaluated_only: bool = False) -> list[Any] | None:
-        """The best large-scale point under the shared model.
+        """The best large-scale point under the large-scale model (``large_model``).
 
         The largest posterior mean of ``-y`` at the large-scale fidelity, over the
         points evaluated at large scale and (unless ``evaluated_only``) the maximizer
@@ -1442,9 +1555,12 @@ class LargeScaleOptimizer(_Facade):
             small-scale configurations from distinct basins (``best_params`` first);
             see :class:`Engine`.
         transfer_guard: Negative-transfer guard; see :class:`Engine`.
-        large_model: ``"shared"`` (default) or ``"multitask"``: a ``MultiTaskGP``, which
-            learns a scale factor between the scales, proposes from the third
-            large-scale run on; see :class:`Engine`.
+        large_model: ``"auto"`` (default): from the third large-scale run on, a
+            ``MultiTaskGP``, which learns a scale factor between the scales, when the
+            evidence says the scales differ by one, else the shared model (the
+            benchmark's shifted problem 0.0058 against 0.40; README, "Choosing the
+            defaults"); ``"shared"``: always the shared model; ``"multitask"``: the
+            ``MultiTaskGP`` from the third run on. See :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
         impute_failures: Show the model each failed trial at the worst value of its
@@ -1497,7 +1613,7 @@ class LargeScaleOptimizer(_Facade):
         callback: Callable[[Trial], Any] | None = None,
         transfer_points: int = 1,
         transfer_guard: bool = False,
-        large_model: LargeModel = "shared",
+        large_model: LargeModel = "auto",
         winsorize: bool = False,
         impute_failures: bool = True,
         final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
@@ -1636,8 +1752,9 @@ class ScaleUpOptimizer(_Facade):
         guard_ratio: How much better the large-only model must predict (its LOO
             error below this fraction of the shared model's; default 1.0 here, plain
             model selection; ``Engine``'s default is 0.5).
-        large_model: ``"shared"`` (default) or ``"multitask"``: the model behind the
-            large-scale points and the recommendation; see :class:`Engine`.
+        large_model: ``"shared"`` (default here: the cost benchmark's runs), ``"multitask"``
+            or ``"auto"``: the model behind the large-scale points and the
+            recommendation; see :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
         impute_failures: Show the model each failed trial at the worst value of its

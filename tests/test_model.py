@@ -8,7 +8,14 @@ import torch
 from botorch.models import SingleTaskMultiFidelityGP
 
 from scaleup_bo import DataError
-from scaleup_bo.model import build_model, fit_model, winsorize_targets
+from scaleup_bo.model import (
+    build_model,
+    fit_model,
+    log_marginal_likelihood,
+    n_hyperparameters,
+    task_scale_ratio,
+    winsorize_targets,
+)
 
 
 def _forrester(x):
@@ -165,6 +172,24 @@ def test_multitask_model_learns_a_scale_factor_the_shared_model_cannot():
         errors[multitask] = float((pred - (3 * torch.sin(6 * grid) + 2)).pow(2).mean().sqrt())
     # Measured: 0.003 against 1.04 (the shared model cannot scale the small function).
     assert errors[True] < 0.05 < 0.5 < errors[False]
+
+
+def test_multitask_model_reports_the_scale_factor_and_its_evidence():
+    X, Y = _scaled_data()  # large = 3 x small + 2
+    multitask = fit_model(X, Y, seed=0, multitask=True)
+    shared = fit_model(X, Y, seed=0)
+    assert task_scale_ratio(multitask) == pytest.approx(3.0, rel=0.05)
+    # The exact Gaussian log density of the standardized targets, by hand.
+    x, y = multitask.train_inputs[0], multitask.train_targets
+    with torch.no_grad():
+        prior = multitask.forward(x)
+        cov = multitask.likelihood(prior, x).covariance_matrix
+        by_hand = torch.distributions.MultivariateNormal(prior.mean, cov).log_prob(y)
+    assert log_marginal_likelihood(multitask) == pytest.approx(float(by_hand), rel=1e-6)
+    assert log_marginal_likelihood(multitask) > log_marginal_likelihood(shared) + 10
+    # Raw entries: the shared model's 6 (1-D); the MultiTaskGP's 11, its task covariance
+    # counted as stored (2 variances, a 2 x 2 factor), more than its free numbers.
+    assert (n_hyperparameters(shared), n_hyperparameters(multitask)) == (6, 11)
 
 
 def test_multitask_model_needs_both_scales():

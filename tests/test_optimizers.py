@@ -921,6 +921,105 @@ def test_multitask_large_model_works_with_the_transfer_guard():
     assert engine.transfer["loo_shared"] < engine.transfer["loo_large"]
 
 
+def _auto_engine(large, xs_large, **kwargs):
+    """large_model="auto" with the small scale sin(6x) on 12 points and ``large`` at
+    ``xs_large``."""
+    engine = Engine([(0.0, 1.0)], random_state=0, acq_func="qNEI", large_model="auto", **kwargs)
+    xs = np.linspace(0, 1, 12)
+    engine.tell_many([[x] for x in xs], [math.sin(6 * x) for x in xs], "small")
+    engine.tell_many([[x] for x in xs_large], [large(x) for x in xs_large], "large")
+    return engine
+
+
+def test_auto_large_model_chooses_the_multitask_gp_for_a_scaled_large_scale():
+    from botorch.models import MultiTaskGP
+
+    engine = _auto_engine(lambda x: 2 * math.sin(6 * x) + 1, [0.2, 0.5])
+    assert not isinstance(engine._model_for("large", 0)[0], MultiTaskGP)
+    assert engine.large_model_choice == {}  # fewer than MULTITASK_MIN_LARGE large points
+    engine.tell([0.9], 2 * math.sin(5.4) + 1, "large")
+    assert isinstance(engine._model_for("large", 0)[0], MultiTaskGP)
+    choice = engine.large_model_choice
+    # Measured: spread ratio 2.00, and the MultiTaskGP predicts the large points far
+    # better than a GP of them alone (leave-one-out 4e-06 against 0.97).
+    assert choice["model"] == "multitask"
+    assert choice["log_likelihood_multitask"] - choice["log_likelihood_shared"] > choice["penalty"]
+    assert choice["scale_ratio"] == pytest.approx(2.0, rel=0.05)
+    assert choice["loo_multitask"] < choice["loo_large"]
+    assert engine.recommend()[0] == pytest.approx(math.pi / 4, abs=0.02)  # shared: 0.90
+    assert engine.history.metadata["large_model"] == "auto"
+
+
+def test_auto_large_model_keeps_the_shared_model_when_the_scales_spread_alike():
+    from botorch.models import SingleTaskMultiFidelityGP
+
+    # The large scale is the small one: the MultiTaskGP fits better (log likelihood 12.5
+    # against 2.7, measured) but sees no scale factor (ratio 1.00), so nothing to gain.
+    engine = _auto_engine(lambda x: math.sin(6 * x), [0.2, 0.5, 0.9])
+    model, train_X, _ = engine._model_for("large", 0)
+    assert isinstance(model, SingleTaskMultiFidelityGP) and train_X.shape[0] == 15
+    assert engine.large_model_choice["model"] == "shared"
+    assert engine.large_model_choice["scale_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert "loo_large" not in engine.large_model_choice
+
+
+def test_auto_large_model_does_not_amplify_a_small_scale_far_flatter_than_the_large():
+    # Large = 10 x small: the MultiTaskGP fits it (ratio 10) but a ratio above
+    # AUTO_MAX_SCALE_RATIO is what an unrelated small scale produced on the benchmark.
+    from scaleup_bo.optimizers import AUTO_MAX_SCALE_RATIO
+
+    engine = _auto_engine(lambda x: 10 * math.sin(6 * x), [0.2, 0.5, 0.9])
+    engine._model_for("large", 0)
+    choice = engine.large_model_choice
+    assert choice["scale_ratio"] > AUTO_MAX_SCALE_RATIO
+    assert choice["log_likelihood_multitask"] - choice["log_likelihood_shared"] > choice["penalty"]
+    assert choice["model"] == "shared"
+
+
+def test_auto_large_model_replaces_a_misleading_multitask_gp_by_the_large_points_alone():
+    # The large scale is the small one mirrored and scaled: the MultiTaskGP is preferred
+    # by its likelihood (spread ratio 2.4) yet predicts the 4 large points worse than a GP
+    # of them alone (leave-one-out 3.9 against 1.7, measured).
+    mirrored = [0.05, 0.35, 0.65, 0.95]
+    engine = _auto_engine(lambda x: 2 * math.sin(6 * (1 - x)), mirrored)
+    model, train_X, _ = engine._model_for("large", 0)
+    assert engine.large_model_choice["model"] == "large_only"
+    assert engine.large_model_choice["loo_large"] < engine.large_model_choice["loo_multitask"]
+    assert train_X.shape[0] == 4 and bool((train_X[:, -1] == 1.0).all())
+    assert model.train_inputs[0].shape[0] == 4
+    assert engine.transfer == {}  # the guard is off
+    point = engine.ask("large")
+    assert 0 <= point[0] <= 1
+    # The recommendation comes from the large-only model refitted with the noise floor.
+    assert engine.recommend() is not None
+    assert engine._fits["large_only@1e-07"][1] is not None
+
+
+def test_auto_large_model_leaves_the_large_only_check_to_the_transfer_guard():
+    from botorch.models import MultiTaskGP
+
+    # With the guard on, the guard (guard_ratio 0.5, 4 large points) checks the chosen
+    # MultiTaskGP: at 3 large points it keeps it (without the guard, auto's own check
+    # drops the small scale here: leave-one-out 1.15 against 0.82, measured).
+    xs_large = [0.05, 0.5, 0.95]
+    mirrored = lambda x: 2.5 * math.sin(6 * (1 - x))  # noqa: E731
+    alone = _auto_engine(mirrored, xs_large)
+    alone._model_for("large", 0)
+    assert alone.large_model_choice["model"] == "large_only"
+    engine = _auto_engine(mirrored, xs_large, transfer_guard=True)
+    model, train_X, _ = engine._model_for("large", 0)
+    assert isinstance(model, MultiTaskGP) and train_X.shape[0] == 15
+    assert engine.large_model_choice["model"] == "multitask"
+    assert "loo_large" not in engine.large_model_choice
+    assert engine.transfer == {}  # fewer than GUARD_MIN_LARGE large points
+    engine.tell([0.3], mirrored(0.3), "large")
+    model, train_X, _ = engine._model_for("large", 0)
+    # At 4 the guard compares: leave-one-out 3.5 (MultiTaskGP) against 1.6 (measured),
+    # below its ratio 0.5, so it drops the small scale.
+    assert engine.large_model_choice["model"] == "multitask"
+    assert engine.transfer["uses_small_scale"] is False and train_X.shape[0] == 4
+
+
 def test_unknown_large_model_is_refused():
     with pytest.raises(DataError, match="large_model"):
         Engine([(0.0, 1.0)], large_model="mtgp")
@@ -942,6 +1041,11 @@ def test_large_and_scaleup_optimizers_take_the_multitask_model(mixed_space):
         random_state=0, large_model="multitask",
     )  # fmt: skip
     assert scaleup.engine.large_model == "multitask" and scaleup.spent <= 12
+    auto = LargeScaleOptimizer(
+        mixed_toy_large, mixed_space, n_steps=4, small=small, random_state=0, large_model="auto"
+    )
+    assert auto.engine.large_model == "auto" and len(auto.Y_iters) == 5
+    assert auto.engine.large_model_choice["model"] in ("shared", "multitask", "large_only")
 
 
 def test_engine_gives_the_one_hot_columns_their_own_lengthscale_prior(small_run):

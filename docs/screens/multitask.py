@@ -22,7 +22,8 @@ with one change: from the third large-scale run on, each proposal uses
   the MultiTaskGP, a GP of the large-scale points alone instead whenever that predicts them
   better (leave-one-out squared error), a guard on the MultiTaskGP; ``bicgs<f>``: ``bicg``,
   and only while the MultiTaskGP's ratio of the two scales' standard deviations is above
-  ``f`` or below ``1 / f`` (``bicgs1.5``);
+  ``f`` or below ``1 / f`` (``bicgs1.5``; the library's ``large_model="auto"`` since the
+  21st session is ``bicgs1.5`` with the ratio also below ``AUTO_MAX_SCALE_RATIO`` = 3);
 - ``stgp``: ``SingleTaskGP`` on the same data, the fidelity an ordinary input (BoTorch's
   default kernel and priors, no per-scale parameters);
 - ``sequential``: whichever predicted the large-scale runs better before seeing them (the
@@ -58,7 +59,13 @@ from botorch.models import SingleTaskGP
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from two_stage import N_LARGE, run_screen
 
-from scaleup_bo.model import LARGE_FIDELITY, fit_model
+from scaleup_bo.model import (
+    LARGE_FIDELITY,
+    fit_model,
+    log_marginal_likelihood,
+    n_hyperparameters,
+)
+from scaleup_bo.model import task_scale_ratio as task_scale
 from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, MULTITASK_MIN_LARGE, Engine, _loo_error
 
 MIN_LARGE = MULTITASK_MIN_LARGE
@@ -74,10 +81,6 @@ def fit_single_task(train_X: torch.Tensor, train_Y: torch.Tensor, seed: int) -> 
     return model.eval()
 
 
-def n_hyperparameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def task_covariance(model) -> torch.Tensor:
     """The MultiTaskGP's 2 x 2 covariance of the small (task 0) and large (task 1) scale."""
     with torch.no_grad():
@@ -88,19 +91,6 @@ def task_correlation(model) -> float:
     """The MultiTaskGP's correlation between the small and the large scale."""
     B = task_covariance(model)
     return float(B[0, 1] / (B[0, 0] * B[1, 1]).sqrt())
-
-
-def task_scale(model) -> float:
-    """How many times the large scale's prior standard deviation is the small scale's
-    (the MultiTaskGP's task covariance; both share the data kernel)."""
-    B = task_covariance(model)
-    return float((B[1, 1] / B[0, 0]).sqrt())
-
-
-def log_marginal_likelihood(model) -> float:
-    X, y = model.train_inputs[0], model.train_targets
-    with torch.no_grad():
-        return float(model.likelihood(model.forward(X), X).log_prob(y))
 
 
 class ScreenEngine(Engine):

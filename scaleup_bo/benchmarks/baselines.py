@@ -58,11 +58,14 @@ def _engine_loop(
 
 
 def scaleup_bo(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
-    """The library as ``LargeScaleOptimizer`` runs it: shared two-fidelity model, first
-    run = the small-scale winner, then its default acquisition (qNEI), the last run on
-    the posterior mean's maximizer (its default ``final_acq_func``) under the model
-    refitted with its ``exploit_noise_floor``."""
-    engine = Engine(problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ)
+    """The library as ``LargeScaleOptimizer`` runs it: first run = the small-scale
+    winner, then its default acquisition (qNEI) on its default ``large_model="auto"``
+    (the shared two-fidelity model, or a MultiTaskGP where the scales differ by a scale
+    factor), the last run on the posterior mean's maximizer (its default
+    ``final_acq_func``) under the model refitted with its ``exploit_noise_floor``."""
+    engine = Engine(
+        problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto"
+    )
     engine.tell_many(X, Y, "small")
     return _engine_loop(engine, problem, _best_small(X, Y), n_large, DEFAULT_FINAL_ACQ)
 
@@ -183,7 +186,8 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
 #: config: a file whose stored runs of such a method were made by another version is not
 #: resumed, so one table never mixes two defaults.
 METHOD_VERSIONS: dict[str, str] = {
-    "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session)",
+    "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session), "
+    'large_model "auto", spread ratio in (1.5, 3) or below 1/1.5 (21st session)',
     # The cost-aware benchmark's ``ScaleUpOptimizer`` runs (recorded in its file's config).
     "scaleup_cost": "MF-MES, large points by qNEI, recommendation on the model refitted with "
     "noise floor 1e-7 (20th session)",
