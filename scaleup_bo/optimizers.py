@@ -1517,8 +1517,9 @@ class LargeScaleOptimizer(_Facade):
     """Bayesian optimization of the large-scale system, warm-started by the small one.
 
     First evaluates ``best_params`` (the small-scale winner) at large scale, then
-    ``n_steps`` proposals of the shared two-fidelity model that holds every small-
-    and large-scale observation.
+    ``n_steps`` proposals of the large-scale model chosen by ``large_model`` (default
+    ``"auto"``: the shared two-fidelity model, or a ``MultiTaskGP`` where the scales differ
+    by a scale factor), fitted to every small- and large-scale observation.
 
     Args:
         objective_func: Large-scale ``f(params) -> float`` to minimize.
@@ -1555,12 +1556,12 @@ class LargeScaleOptimizer(_Facade):
             small-scale configurations from distinct basins (``best_params`` first);
             see :class:`Engine`.
         transfer_guard: Negative-transfer guard; see :class:`Engine`.
-        large_model: ``"auto"`` (default): from the third large-scale run on, a
+        large_model: ``"auto"`` (default): from the fourth large-scale run on, a
             ``MultiTaskGP``, which learns a scale factor between the scales, when the
             evidence says the scales differ by one, else the shared model (the
             benchmark's shifted problem 0.0058 against 0.40; README, "Choosing the
             defaults"); ``"shared"``: always the shared model; ``"multitask"``: the
-            ``MultiTaskGP`` from the third run on. See :class:`Engine`.
+            ``MultiTaskGP`` from the fourth run on. See :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
         impute_failures: Show the model each failed trial at the worst value of its

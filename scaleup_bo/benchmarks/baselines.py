@@ -61,8 +61,9 @@ def scaleup_bo(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> S
     """The library as ``LargeScaleOptimizer`` runs it: first run = the small-scale
     winner, then its default acquisition (qNEI) on its default ``large_model="auto"``
     (the shared two-fidelity model, or a MultiTaskGP where the scales differ by a scale
-    factor), the last run on the posterior mean's maximizer (its default
-    ``final_acq_func``) under the model refitted with its ``exploit_noise_floor``."""
+    factor, or a GP of the large points alone), the last run on the posterior mean's
+    maximizer (its default ``final_acq_func``) under the model refitted with its
+    ``exploit_noise_floor``."""
     engine = Engine(
         problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto"
     )
