@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scaleup_bo.exceptions import DataError
+from scaleup_bo.space import from_json_value
 
 __all__ = ["SCALES", "History", "Scale", "Trial"]
 
@@ -499,14 +500,6 @@ def _dumps(record: Any, indent: int | None = None) -> str:
             "category values JSON can hold (strings, numbers, booleans, None, tuples of "
             "these); use names as the categories and map them inside the objective."
         ) from exc
-
-
-def from_json_value(value: Any) -> Any:
-    """A parameter value or category as read from JSON: a list is a tuple category JSON
-    stored as a list (no dimension takes list values), so it becomes a tuple again."""
-    if isinstance(value, list):
-        return tuple(from_json_value(v) for v in value)
-    return value
 
 
 def _json_roundtrip(value: Any) -> Any:

@@ -29,7 +29,6 @@ from torch import Tensor
 from torch.quasirandom import SobolEngine
 
 from scaleup_bo.exceptions import InvalidPointError, SearchSpaceError
-from scaleup_bo.history import from_json_value
 
 __all__ = ["SearchSpace"]
 
@@ -524,6 +523,14 @@ def _category_index(dim: Categorical, value: Any) -> int:
         if _same_category(category, value):
             return i
     raise InvalidPointError(f"{value!r} is not one of {list(dim.categories)!r}.")
+
+
+def from_json_value(value: Any) -> Any:
+    """A parameter value or category as read from JSON: a list is a tuple category JSON
+    stored as a list (no dimension takes list values), so it becomes a tuple again."""
+    if isinstance(value, list):
+        return tuple(from_json_value(v) for v in value)
+    return value
 
 
 def _jsonable(value: Any) -> Any:
