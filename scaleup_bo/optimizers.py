@@ -1108,27 +1108,46 @@ class Engine:
             return fallback
         choice["model"] = "multitask"
         chosen = ("multitask", multitask, train_X, train_Y)
+        if self.transfer_guard:
+            return chosen
         large = train_X[:, -1] == LARGE_FIDELITY
-        alone = (
-            None
-            if self.transfer_guard
-            else self._fit_large_only(train_X[large], train_Y[large], seed)
-        )
-        if alone is None:
+        checked = self._loo_against_large_only(
+            multitask, train_X, train_Y, large, large & ~imputed, seed,
+            "large-only check of the MultiTaskGP",
+        )  # fmt: skip
+        if checked is None:  # keep the choice
             return chosen
-        observed = large & ~imputed
-        try:
-            loo_multitask = _loo_error(multitask, observed)
-            loo_alone = _loo_error(alone, observed[large])
-        except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the choice
-            logger.warning("large-only check of the MultiTaskGP skipped: %s", exc)
-            return chosen
+        alone, loo_multitask, loo_alone = checked
         choice.update(loo_multitask=loo_multitask, loo_large=loo_alone)
         logger.info("large-scale model: %s", choice)
         if loo_alone < loo_multitask:
             choice["model"] = "large_only"
             return "large_only", alone, train_X[large], train_Y[large]
         return chosen
+
+    def _loo_against_large_only(
+        self,
+        model: Any,
+        train_X: Tensor,
+        train_Y: Tensor,
+        large: Tensor,
+        observed: Tensor,
+        seed: int,
+        what: str,
+    ) -> tuple[Any, float, float] | None:
+        """A GP of the ``large`` rows alone and the leave-one-out squared errors, of
+        ``model`` and of that GP, on the ``observed`` large-scale points (imputed failures
+        left out): ``(large_only, loo_model, loo_large_only)``. ``None`` when the GP
+        cannot be fitted or a Cholesky fails (logged as ``what`` skipped). Used by
+        :meth:`_guard` and by ``large_model="auto"``'s check of the MultiTaskGP."""
+        large_only = self._fit_large_only(train_X[large], train_Y[large], seed)
+        if large_only is None:
+            return None
+        try:
+            return large_only, _loo_error(model, observed), _loo_error(large_only, observed[large])
+        except (RuntimeError, ValueError) as exc:  # a failed Cholesky
+            logger.warning("%s skipped: %s", what, exc)
+            return None
 
     def _guard(
         self, model: Any, train_X: Tensor, train_Y: Tensor, seed: int, imputed: Tensor
@@ -1151,17 +1170,13 @@ class Engine:
         if n_large < GUARD_MIN_LARGE or bool(large.all()):
             self.transfer = {}
             return model, train_X, train_Y
-        large_only = self._fit_large_only(train_X[large], train_Y[large], seed)
-        if large_only is None:
+        checked = self._loo_against_large_only(
+            model, train_X, train_Y, large, observed, seed, "transfer guard"
+        )
+        if checked is None:  # keep the shared model
             self.transfer = {}
             return model, train_X, train_Y
-        try:
-            shared = _loo_error(model, observed)
-            alone = _loo_error(large_only, observed[large])
-        except (RuntimeError, ValueError) as exc:  # a failed Cholesky: keep the shared model
-            logger.warning("transfer guard skipped: %s", exc)
-            self.transfer = {}
-            return model, train_X, train_Y
+        large_only, shared, alone = checked
         use_small = not alone < self.guard_ratio * shared
         self.transfer = {"uses_small_scale": use_small, "loo_shared": shared, "loo_large": alone}
         logger.info(
