@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scaleup_bo.exceptions import DataError
-from scaleup_bo.space import from_json_value
+from scaleup_bo.space import from_json_value, to_json_value
 
 __all__ = ["SCALES", "History", "Scale", "Trial"]
 
@@ -61,7 +61,7 @@ class Trial:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
         d = asdict(self)
-        d["params"] = [_jsonable(v) for v in self.params]
+        d["params"] = [to_json_value(v) for v in self.params]
         return d
 
     @classmethod
@@ -494,10 +494,10 @@ def _dumps(record: Any, indent: int | None = None) -> str:
     that is a function or a class, say)."""
     try:
         return json.dumps(record, allow_nan=False, indent=indent)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: a NaN or infinite category
         raise DataError(
             f"cannot write the history as JSON ({exc}): journals and saved histories need "
-            "category values JSON can hold (strings, numbers, booleans, None, tuples of "
+            "category values JSON can hold (strings, finite numbers, booleans, None, tuples of "
             "these); use names as the categories and map them inside the objective."
         ) from exc
 
@@ -512,11 +512,3 @@ def _differences(recorded: dict[str, Any], values: dict[str, Any]) -> dict[str, 
         for k, v in values.items()
         if k in recorded and recorded[k] != _json_roundtrip(v)
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value

@@ -138,7 +138,7 @@ class SearchSpace:
                     {
                         "name": name,
                         "type": "categorical",
-                        "categories": [_jsonable(c) for c in dim.categories],
+                        "categories": [to_json_value(c) for c in dim.categories],
                     }
                 )
             else:
@@ -146,8 +146,8 @@ class SearchSpace:
                     {
                         "name": name,
                         "type": "integer" if isinstance(dim, Integer) else "real",
-                        "low": _jsonable(dim.low),
-                        "high": _jsonable(dim.high),
+                        "low": to_json_value(dim.low),
+                        "high": to_json_value(dim.high),
                         "prior": dim.prior,
                     }
                 )
@@ -533,10 +533,11 @@ def from_json_value(value: Any) -> Any:
     return value
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` as JSON stores it: numpy scalars as Python ones, tuples as lists."""
+def to_json_value(value: Any) -> Any:
+    """A parameter value, category or bound as JSON stores it (the inverse of
+    :func:`from_json_value`): numpy scalars as Python ones, tuples as lists."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
+        return [to_json_value(v) for v in value]
     return value

@@ -481,6 +481,10 @@ def test_tuple_categories_survive_the_journal_and_a_saved_history(tmp_path):
     plain = SmallScaleOptimizer(lambda p: p[1](p[0]), odd, **kwargs)  # fine without files
     with pytest.raises(DataError, match="category values JSON can hold"):
         plain.history.save(tmp_path / "odd.json")
+    infinite = [Real(0.0, 1.0, name="x"), Categorical([1.0, math.inf], name="cap")]
+    capped = SmallScaleOptimizer(lambda p: min(p[0], p[1]), infinite, **kwargs)
+    with pytest.raises(DataError, match="category values JSON can hold"):
+        capped.history.save(tmp_path / "inf.json")
 
 
 def test_resume_from_journal_neither_loses_nor_repeats(tmp_path, mixed_space):
