@@ -235,7 +235,7 @@ def _run_demo(
     axes[0].set_ylabel("best validation NLL so far")
     plot_slice(large, "learning_rate", ax=axes[1])
     axes[1].axvline(small.best_params[1], color="tab:orange", ls="--", label="small-scale best")
-    axes[1].set_title("What the shared model learned about the learning rate")
+    axes[1].set_title(f"What the {axes[1].get_title()} learned about the learning rate")
     axes[1].legend()
     fig.suptitle("scaleup_bo demo: CNN on digits, small scale then large scale")
     fig.tight_layout()

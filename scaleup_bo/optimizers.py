@@ -354,6 +354,7 @@ class Engine:
         #: With ``large_model="auto"``: the last large-scale model choice (see
         #: :meth:`_choose_large_model`).
         self.large_model_choice: dict[str, Any] = {}
+        self._model_kind = "shared"  # of the model _model_for last returned
         #: The last :meth:`ask_scale` decision: the chosen scale and the acquisition
         #: value (information per unit of cost) of the best point at each scale.
         self.scale_choice: dict[str, Any] = {}
@@ -782,7 +783,25 @@ class Engine:
                 kind = "large_only"
         if exploit and self.exploit_noise_floor is not None:
             model = self._refit(kind, model, train_X, train_Y, seed)
+        self._model_kind = kind
         return model, train_X, train_Y
+
+    def model_at(self, scale: str = "large") -> tuple[Any, str] | None:
+        """The fitted model behind the next exploring proposal at ``scale``, and its kind:
+        ``"shared"`` (the two-fidelity GP), ``"multitask"`` or ``"large_only"`` (a GP of
+        the large-scale points alone), as ``large_model`` and ``transfer_guard`` choose it
+        now. Its inputs are the unit-cube encoding plus the fidelity column
+        (:meth:`fidelity`), as :attr:`model`'s. ``None`` when no model can be fitted yet.
+
+        The fits are the ones the next ``ask(scale)`` reuses (same state, same seed), so
+        looking at the model between steps does not change the run; the choice is
+        recorded in :attr:`large_model_choice` and :attr:`transfer` as a proposal's is.
+        """
+        _check_scale(scale)
+        seed = self._step_seed(scale)
+        with _seeded(seed):
+            fitted = self._model_for(scale, seed)
+        return None if fitted is None else (fitted[0], self._model_kind)
 
     def _refit(self, kind: str, model: Any, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
         """The exploring model ``model`` (``"shared"``, ``"multitask"`` or the guard's

@@ -341,6 +341,8 @@ class SliceData:
         log_scale: The dimension is log-uniform.
         categorical: The dimension is categorical.
         reference: The point the other dimensions are held at.
+        model: Which model predicted: ``"shared"`` (the two-fidelity GP),
+            ``"multitask"`` or ``"large_only"`` (see :meth:`Engine.model_at`).
     """
 
     name: str
@@ -351,12 +353,16 @@ class SliceData:
     log_scale: bool
     categorical: bool
     reference: list[Any]
+    model: str = "shared"
 
 
 def slice_data(
     optimizer: Any, dimension: int | str, *, scale: str = "large", n_points: int = 60
 ) -> SliceData:
-    """The shared model's prediction at ``scale`` along one dimension.
+    """The model's prediction at ``scale`` along one dimension: the model the engine's
+    next proposal at that scale would use (at large scale with ``large_model="auto"``
+    the shared model, the MultiTaskGP or the large-scale points' GP, whichever it
+    chooses now; :meth:`Engine.model_at`).
 
     The other dimensions are held at the best point observed at ``scale`` (or at the
     other scale when this one has none).
@@ -377,9 +383,10 @@ def slice_data(
     best = engine.best(scale) or engine.best("small" if scale == "large" else "large")
     if best is None:
         raise ValueError("no successful trial yet: nothing to slice.")
-    model = engine.fit()
-    if model is None:
+    fitted = engine.model_at(scale)
+    if fitted is None:
         raise ValueError("the model could not be fitted; see the scaleup_bo log.")
+    model, kind = fitted
     reference = list(best.params)
     if isinstance(dim, Categorical):
         values: list[Any] = list(dim.categories)
@@ -404,6 +411,7 @@ def slice_data(
         dim.prior == "log-uniform",
         isinstance(dim, Categorical),
         reference,
+        kind,
     )
 
 
@@ -411,6 +419,13 @@ def _grid(low: float, high: float, n: int, prior: str) -> np.ndarray:
     if prior == "log-uniform":
         return np.geomspace(low, high, n)
     return np.linspace(low, high, n)
+
+
+_MODEL_NAMES = {
+    "shared": "shared model",
+    "multitask": "MultiTaskGP",
+    "large_only": "large-scale-only GP",
+}
 
 
 def plot_slice(
@@ -444,7 +459,8 @@ def plot_slice(
         ax.set_xticks(x, [str(v) for v in data.values])
         obs_x = [data.values.index(t.params[i]) for t in observed]
     else:
-        ax.plot(data.values, data.mean, color=_COLORS[scale], label=f"model at {scale} scale")
+        label = f"{_MODEL_NAMES[data.model]} at {scale} scale"
+        ax.plot(data.values, data.mean, color=_COLORS[scale], label=label)
         ax.fill_between(data.values, data.lower, data.upper, alpha=0.2, color=_COLORS[scale])
         obs_x = [t.params[i] for t in observed]
         if data.log_scale:
@@ -452,6 +468,7 @@ def plot_slice(
     ax.scatter(obs_x, [t.value for t in observed], s=12, color="k", zorder=3, label="observed")
     ax.set_xlabel(data.name)
     ax.set_ylabel(f"predicted value at {scale} scale")
+    ax.set_title(f"{_MODEL_NAMES[data.model]}", fontsize="small")
     ax.grid(True, alpha=0.3)
     return ax
 

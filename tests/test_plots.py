@@ -144,6 +144,55 @@ def test_plots_explain_a_wrong_dimension_or_object(fitted_engine):
         plot_performance(history)
 
 
+def test_slice_shows_the_model_the_large_scale_proposals_use():
+    """With large_model="multitask" (and "auto" when it picks one) the large-scale slice is
+    the MultiTaskGP's, which scales the small function, not the shared model's."""
+    import math
+
+    import torch
+    from botorch.models import MultiTaskGP
+
+    from scaleup_bo import Engine
+    from scaleup_bo.plots import plot_slice, slice_data
+
+    def make(large_model):
+        engine = Engine([(0.0, 1.0)], random_state=0, large_model=large_model)
+        xs = np.linspace(0, 1, 12)
+        engine.tell_many([[x] for x in xs], [math.sin(6 * x) for x in xs], "small")
+        for x in [0.2, 0.5, 0.9]:  # large = 3 x small + 2
+            engine.tell([x], 3 * math.sin(6 * x) + 2, "large")
+        return engine
+
+    multitask, shared = make("multitask"), make("shared")
+    model, kind = multitask.model_at("large")
+    assert kind == "multitask" and isinstance(model, MultiTaskGP)
+    assert multitask.model_at("small")[1] == "shared"
+    assert shared.model_at("large")[1] == "shared"
+    mt, sh = slice_data(multitask, 0), slice_data(shared, 0)
+    assert (mt.model, sh.model) == ("multitask", "shared")
+    X = torch.tensor([[v, 1.0] for v in mt.values], dtype=torch.float64)
+    with torch.no_grad():
+        expected = -model.posterior(X).mean.squeeze(-1).numpy()
+    np.testing.assert_allclose(mt.mean, expected, rtol=1e-6, atol=1e-9)
+    assert np.abs(mt.mean - sh.mean).max() > 0.05  # a different model, visibly
+    small = slice_data(multitask, 0, scale="small")
+    assert small.model == "shared"
+    # Looking at the model between steps does not change the next proposal: it reuses
+    # the very fits the slice made.
+    looked, plain = make("auto"), make("auto")
+    slice_data(looked, 0)
+    fits = dict(looked._fits)
+    assert looked.ask("large") == plain.ask("large")
+    assert all(looked._fits[name][1] is model for name, (_, model) in fits.items())
+    assert looked.large_model_choice == plain.large_model_choice
+    ax = plot_slice(multitask, 0)
+    try:
+        assert ax.get_title() == "MultiTaskGP"
+        assert ax.get_lines()[0].get_label() == "MultiTaskGP at large scale"
+    finally:
+        plt.close("all")
+
+
 def test_slice_and_evaluation_plots_label_axes(fitted_engine):
     from scaleup_bo.plots import evaluations_data, plot_evaluations, plot_slices
 
