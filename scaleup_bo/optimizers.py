@@ -60,10 +60,8 @@ from scaleup_bo.model import (
     LargeModel,
     check_noise_floor,
     fit_model,
-    log_marginal_likelihood,
     loo_predictions,
-    n_hyperparameters,
-    task_scale_ratio,
+    multitask_evidence,
     winsorize_targets,
 )
 from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor, thread_pool
@@ -81,19 +79,6 @@ IMPUTE_MIN_OK = 3
 #: With ``large_model="multitask"``: large-scale points needed before the MultiTaskGP
 #: proposes (the screen's setting: the first runs come from the shared model).
 MULTITASK_MIN_LARGE = 3
-#: With ``large_model="auto"``: the MultiTaskGP is chosen only while it says the two
-#: scales' spreads differ by more than this factor (its task covariance), the thing it
-#: can learn and the shared model cannot; below it the shared model has proved as good
-#: (README, "Choosing the defaults", the bicgs1.5 screen).
-AUTO_SCALE_RATIO = 1.5
-#: ... and only while the large scale's spread is below this many times the small
-#: scale's: above it the small scale's whole range is a fraction of the large one's, and
-#: the MultiTaskGP amplifies the small scale's shape by that factor. On the benchmark's
-#: negative-transfer problem (an unrelated small scale) it fitted ratios of 3.7-47 at 99
-#: of its 101 choices and its runs stalled (regret 1.55 on Branin); on the shifted
-#: problem, where it helped most, all 108 stayed below 2.73 (README, "Choosing the
-#: defaults"). Set from those benchmark problems, not from held-out ones.
-AUTO_MAX_SCALE_RATIO = 3.0
 #: The guard drops the small scale only when the large-only model's leave-one-out
 #: error is below this fraction of the shared model's: a wrong switch costs a wild
 #: exploratory run (a GP on a few points), a wrong stay costs little.
@@ -1076,18 +1061,9 @@ class Engine:
         ``"multitask"``, ``"large_only"``.
 
         Once ``MULTITASK_MIN_LARGE`` large-scale points exist (and small-scale ones), the
-        MultiTaskGP is fitted next to the shared model. It is chosen when both
-
-        - its log marginal likelihood exceeds the shared model's by more than half the
-          difference in their numbers of raw hyperparameter entries times the log of
-          the number of points (the Bayesian information criterion's form; the raw
-          count over-states the task covariance's free numbers, so the penalty is
-          stricter than the criterion's: this is the rule the benchmark screened);
-        - it says the scales' spreads differ: its ratio of the large to the small
-          scale's standard deviation is above ``AUTO_SCALE_RATIO`` or below its inverse
-          (a scale factor, which the shared model cannot represent), and below
-          ``AUTO_MAX_SCALE_RATIO`` (a small scale nearly flat next to the large one
-          is not amplified).
+        MultiTaskGP is fitted next to the shared model, and
+        :func:`~scaleup_bo.model.multitask_evidence` says which of the two the data
+        prefer (a likelihood margin and a scale factor in a window).
 
         A chosen MultiTaskGP is then checked against a GP of the large-scale points
         alone, which replaces it when it predicts them better (leave-one-out squared
@@ -1103,29 +1079,14 @@ class Engine:
         if multitask is None:
             return fallback
         try:
-            lml_shared = log_marginal_likelihood(shared)
-            lml_multitask = log_marginal_likelihood(multitask)
-            ratio = task_scale_ratio(multitask)
+            choice = multitask_evidence(shared, multitask)
         except (RuntimeError, ValueError) as exc:  # a failed Cholesky: the shared model
             logger.warning("large-scale model choice skipped, shared model kept: %s", exc)
             self.large_model_choice = {"model": "shared"}
             return fallback
-        extra = n_hyperparameters(multitask) - n_hyperparameters(shared)
-        penalty = 0.5 * extra * math.log(train_X.shape[0])
-        choice: dict[str, Any] = {
-            "model": "shared",
-            "log_likelihood_shared": lml_shared,
-            "log_likelihood_multitask": lml_multitask,
-            "penalty": penalty,
-            "scale_ratio": ratio,
-        }
         self.large_model_choice = choice
-        better_fit = lml_multitask - lml_shared > penalty
-        spreads_differ = abs(math.log(ratio)) > math.log(AUTO_SCALE_RATIO)
-        spreads_differ = spreads_differ and ratio < AUTO_MAX_SCALE_RATIO
-        if not (better_fit and spreads_differ):
+        if choice["model"] == "shared":
             return fallback
-        choice["model"] = "multitask"
         chosen = ("multitask", multitask, train_X, train_Y)
         if self.transfer_guard:
             return chosen

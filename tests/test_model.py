@@ -12,6 +12,7 @@ from scaleup_bo.model import (
     build_model,
     fit_model,
     log_marginal_likelihood,
+    multitask_evidence,
     n_hyperparameters,
     task_scale_ratio,
     winsorize_targets,
@@ -190,6 +191,30 @@ def test_multitask_model_reports_the_scale_factor_and_its_evidence():
     # Raw entries: the shared model's 6 (1-D); the MultiTaskGP's 11, its task covariance
     # counted as stored (2 variances, a 2 x 2 factor), more than its free numbers.
     assert (n_hyperparameters(shared), n_hyperparameters(multitask)) == (6, 11)
+
+
+@pytest.mark.parametrize(
+    ("factor", "expected"), [(2.0, "multitask"), (1.0, "shared"), (10.0, "shared")]
+)
+def test_multitask_evidence_prefers_the_multitask_gp_for_a_moderate_scale_factor(factor, expected):
+    """large_model="auto"'s rule: a x2 scale (inside the window) goes to the MultiTaskGP,
+    an identical scale (ratio 1) and a x10 one (above AUTO_MAX_SCALE_RATIO) do not."""
+    xs = torch.linspace(0, 1, 15, dtype=torch.float64).unsqueeze(-1)
+    xl = torch.tensor([[0.2], [0.5], [0.8]], dtype=torch.float64)
+    X = torch.cat(
+        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
+    )
+    Y = torch.cat([torch.sin(6 * xs), factor * torch.sin(6 * xl) + 2])
+    shared, multitask = fit_model(X, Y, seed=0), fit_model(X, Y, seed=0, multitask=True)
+    evidence = multitask_evidence(shared, multitask)
+    assert evidence["model"] == expected
+    assert evidence["scale_ratio"] == pytest.approx(task_scale_ratio(multitask))
+    assert evidence["penalty"] == pytest.approx(0.5 * (11 - 6) * math.log(18))
+    if factor == 2.0:
+        assert (
+            evidence["log_likelihood_multitask"] - evidence["log_likelihood_shared"]
+            > (evidence["penalty"])
+        )
 
 
 def test_multitask_model_needs_both_scales():

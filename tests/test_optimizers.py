@@ -970,7 +970,7 @@ def test_auto_large_model_keeps_the_shared_model_when_the_scales_spread_alike():
 def test_auto_large_model_does_not_amplify_a_small_scale_far_flatter_than_the_large():
     # Large = 10 x small: the MultiTaskGP fits it (ratio 10) but a ratio above
     # AUTO_MAX_SCALE_RATIO is what an unrelated small scale produced on the benchmark.
-    from scaleup_bo.optimizers import AUTO_MAX_SCALE_RATIO
+    from scaleup_bo.model import AUTO_MAX_SCALE_RATIO
 
     engine = _auto_engine(lambda x: 10 * math.sin(6 * x), [0.2, 0.5, 0.9])
     engine._model_for("large", 0)
