@@ -980,6 +980,36 @@ def test_auto_large_model_does_not_amplify_a_small_scale_far_flatter_than_the_la
     assert choice["model"] == "shared"
 
 
+def test_auto_large_model_survives_a_failed_cholesky_in_its_checks(monkeypatch, caplog):
+    """A numerical failure while scoring keeps the shared model (the evidence) or the
+    MultiTaskGP (its large-only check), says so in the log, and the step still proposes."""
+    from botorch.models import MultiTaskGP, SingleTaskMultiFidelityGP
+
+    import scaleup_bo.optimizers as optimizers
+
+    def failed_cholesky(*args):
+        raise RuntimeError("cholesky_cpu: not positive definite")  # what a bad solve raises
+
+    scaled = [0.2, 0.5, 0.9]
+    engine = _auto_engine(lambda x: 2 * math.sin(6 * x) + 1, scaled)
+    with monkeypatch.context() as m:
+        m.setattr(optimizers, "multitask_evidence", failed_cholesky)
+        with caplog.at_level("WARNING", logger="scaleup_bo"):
+            model = engine._model_for("large", 0)[0]
+            assert 0 <= engine.ask("large")[0] <= 1
+    assert isinstance(model, SingleTaskMultiFidelityGP)
+    assert engine.large_model_choice == {"model": "shared"}
+    assert "large-scale model choice skipped, shared model kept" in caplog.text
+    caplog.clear()
+    engine = _auto_engine(lambda x: 2 * math.sin(6 * x) + 1, scaled)
+    monkeypatch.setattr(optimizers, "_loo_error", failed_cholesky)
+    with caplog.at_level("WARNING", logger="scaleup_bo"):
+        model = engine._model_for("large", 0)[0]
+    assert isinstance(model, MultiTaskGP) and engine.large_model_choice["model"] == "multitask"
+    assert "loo_large" not in engine.large_model_choice
+    assert "large-only check of the MultiTaskGP skipped" in caplog.text
+
+
 def test_auto_large_model_replaces_a_misleading_multitask_gp_by_the_large_points_alone():
     # The large scale is the small one mirrored and scaled: the MultiTaskGP is preferred
     # by its likelihood (spread ratio 2.4) yet predicts the 4 large points worse than a GP
