@@ -45,18 +45,18 @@ def test_readme_quick_start_transfer_beats_the_small_winner(small_run, mixed_spa
         best_params=small.best_params,
         X_iters_small=small.X_iters,
         Y_iters_small=small.Y_iters,
-        n_steps=8,
+        n_steps=4,  # measured: 2.12 for the small winner, 0.76 after 4 steps (0.50 after 8)
         random_state=0,
     )
-    assert large.X_iters.dtype == object and large.X_iters.shape == (9, 4)
-    assert large.Y_iters.dtype == float and large.Y_iters.shape == (9,)
+    assert large.X_iters.dtype == object and large.X_iters.shape == (5, 4)
+    assert large.Y_iters.dtype == float and large.Y_iters.shape == (5,)
     assert list(large.X_iters[0]) == small.best_params
-    # The shared model must improve on the small-scale winner evaluated at large scale.
+    # The model must improve on the small-scale winner evaluated at large scale.
     assert large.best_score < large.Y_iters[0] - 0.05
     assert large.best_score == min(large.Y_iters)
-    assert large.n_steps == 8 and large.search_space is mixed_space
+    assert large.n_steps == 4 and large.search_space is mixed_space
     scales = [t.scale for t in large.history]
-    assert scales.count("small") == 20 and scales.count("large") == 9
+    assert scales.count("small") == 20 and scales.count("large") == 5
 
 
 def test_small_optimizer_object_and_numpy_or_list_inputs_are_equivalent(small_run, mixed_space):
@@ -1075,10 +1075,10 @@ def test_large_and_scaleup_optimizers_take_the_multitask_model(mixed_space):
         random_state=0, large_model="multitask",
     )  # fmt: skip
     assert scaleup.engine.large_model == "multitask" and scaleup.spent <= 12
-    auto = LargeScaleOptimizer(
-        mixed_toy_large, mixed_space, n_steps=4, small=small, random_state=0, large_model="auto"
+    auto = LargeScaleOptimizer(  # the last of 3 steps has the 3 large points auto needs
+        mixed_toy_large, mixed_space, n_steps=3, small=small, random_state=0, large_model="auto"
     )
-    assert auto.engine.large_model == "auto" and len(auto.Y_iters) == 5
+    assert auto.engine.large_model == "auto" and len(auto.Y_iters) == 4
     assert auto.engine.large_model_choice["model"] in ("shared", "multitask", "large_only")
 
 
