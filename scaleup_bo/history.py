@@ -497,8 +497,9 @@ def _dumps(record: Any, indent: int | None = None) -> str:
     except (TypeError, ValueError) as exc:  # ValueError: a NaN or infinite category
         raise DataError(
             f"cannot write the history as JSON ({exc}): journals and saved histories need "
-            "category values JSON can hold (strings, finite numbers, booleans, None, tuples of "
-            "these); use names as the categories and map them inside the objective."
+            "values JSON can hold: strings, finite numbers, booleans, None and, as "
+            "categories, tuples of these; use names as the categories and map them inside "
+            "the objective, and keep NaN and infinities out of metadata."
         ) from exc
 
 

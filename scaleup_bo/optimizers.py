@@ -50,6 +50,12 @@ from scaleup_bo.cost import Costs, cost_utility
 from scaleup_bo.exceptions import AcquisitionError, DataError, TooManyFailuresError
 from scaleup_bo.history import SCALES, History, Journal, Trial, read_table
 from scaleup_bo.model import (
+    AUTO_MAX_SCALE_RATIO as AUTO_MAX_SCALE_RATIO,  # re-exported: defined here until stop 21
+)
+from scaleup_bo.model import (
+    AUTO_SCALE_RATIO as AUTO_SCALE_RATIO,
+)
+from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
     EXPLOIT_NOISE_FLOOR,
     KERNELS,
@@ -617,7 +623,8 @@ class Engine:
 
         Until ``n_initial_points`` successful observations exist (at least one), points
         come from a space-filling Sobol design; afterwards from the acquisition
-        function on the shared model at that scale's fidelity. A point already
+        function at that scale's fidelity, on the shared model (at large scale on the
+        model ``large_model`` and ``transfer_guard`` choose; :meth:`model_at`). A point already
         evaluated (or failed, or pending) at that scale is never proposed again.
         A batch is built greedily: each point is conditioned on the ones before it
         (Monte-Carlo acquisitions with ``X_pending``), on one model fit.
@@ -778,9 +785,15 @@ class Engine:
         now. Its inputs are the unit-cube encoding plus the fidelity column
         (:meth:`fidelity`), as :attr:`model`'s. ``None`` when no model can be fitted yet.
 
-        The fits are the ones the next ``ask(scale)`` reuses (same state, same seed), so
-        looking at the model between steps does not change the run; the choice is
-        recorded in :attr:`large_model_choice` and :attr:`transfer` as a proposal's is.
+        The model is fitted with the seed the next ``ask(scale)`` uses and cached for it,
+        so looking at the scale that is proposed next (large during a large-scale stage,
+        ``ask_scale``'s runs included) does not change the run. Fits are cached per history
+        size, whichever scale's seed made them: looking at the *other* scale between
+        steps, or after a ``claim``, can change the next proposal's fit where fits depend on
+        the seed (above ``MAX_FIT_POINTS`` points, or after a fit's random restart). The
+        choice is recorded in :attr:`large_model_choice` and :attr:`transfer` as a
+        proposal's is. Exploiting choices (``"PM"``, :meth:`recommend`) use this model
+        refitted with ``exploit_noise_floor``.
         """
         _check_scale(scale)
         seed = self._step_seed(scale)
@@ -1700,10 +1713,10 @@ class ScaleUpOptimizer(_Facade):
     large-scale optimum per unit of cost) pick the scale and the point of each next
     run, as long as the budget allows. The first large-scale run is the small-scale
     winner at that time, as in the two-stage pipeline (the acquisition decides when).
-    The cost of one large-scale run is held back
-    for the end: the best large-scale point under the shared model is evaluated at
-    large scale if it has not been (if it has, the reserve is spent on one more
-    model-chosen run). The constructor runs the optimization when both objectives are
+    The cost of one large-scale run is held back for the end: the best large-scale
+    point under the large-scale model (:meth:`Engine.recommend`) is evaluated at large
+    scale if it has not been (if it has, the reserve is spent on one more model-chosen
+    run). The constructor runs the optimization when both objectives are
     given; with ``objective_small=objective_large=None`` use :meth:`ask`/:meth:`tell`.
 
     Args:

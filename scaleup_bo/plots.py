@@ -360,9 +360,10 @@ def slice_data(
     optimizer: Any, dimension: int | str, *, scale: str = "large", n_points: int = 60
 ) -> SliceData:
     """The model's prediction at ``scale`` along one dimension: the model the engine's
-    next proposal at that scale would use (at large scale with ``large_model="auto"``
-    the shared model, the MultiTaskGP or the large-scale points' GP, whichever it
-    chooses now; :meth:`Engine.model_at`).
+    next exploring proposal at that scale would use (at large scale with
+    ``large_model="auto"`` the shared model, the MultiTaskGP or the large-scale points'
+    GP, whichever it chooses now; :meth:`Engine.model_at`, whose notes on seeds apply).
+    The exploiting last run and ``recommend`` use it refitted with a lower noise floor.
 
     The other dimensions are held at the best point observed at ``scale`` (or at the
     other scale when this one has none).
@@ -377,13 +378,20 @@ def slice_data(
         The slice, in user units.
     """
     engine = _engine(optimizer, "slice_data")
+    return _slice_data(engine, dimension, scale, n_points, None)
+
+
+def _slice_data(
+    engine: Any, dimension: int | str, scale: str, n_points: int, fitted: tuple[Any, str] | None
+) -> SliceData:
+    """:func:`slice_data` on ``fitted`` (``engine.model_at(scale)``, computed when ``None``)."""
     space: SearchSpace = engine.space
     i = _dimension_index(space, dimension)
     dim = space.dimensions[i]
     best = engine.best(scale) or engine.best("small" if scale == "large" else "large")
     if best is None:
         raise ValueError("no successful trial yet: nothing to slice.")
-    fitted = engine.model_at(scale)
+    fitted = engine.model_at(scale) if fitted is None else fitted
     if fitted is None:
         raise ValueError("the model could not be fitted; see the scaleup_bo log.")
     model, kind = fitted
@@ -446,7 +454,13 @@ def plot_slice(
         The Axes.
     """
     engine = _engine(optimizer, "plot_slice")
-    data = slice_data(engine, dimension, scale=scale)
+    return _plot_slice(engine, dimension, ax, scale, None)
+
+
+def _plot_slice(
+    engine: Any, dimension: int | str, ax: Any, scale: str, fitted: tuple[Any, str] | None
+) -> Any:
+    data = _slice_data(engine, dimension, scale, 60, fitted)
     ax = _axes(ax)
     i = engine.space.names.index(data.name)
     observed = engine.history.at(scale, ok_only=True)
@@ -491,8 +505,11 @@ def plot_slices(optimizer: Any, axes: Any = None, *, scale: str = "large") -> An
 
         _, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False, sharey=True)
         axes = axes[0]
+    fitted = engine.model_at(scale)  # one model choice for every panel
+    if fitted is None:
+        raise ValueError("the model could not be fitted; see the scaleup_bo log.")
     for i, ax in enumerate(axes):
-        plot_slice(engine, i, ax, scale=scale)
+        _plot_slice(engine, i, ax, scale, fitted)
         if i:
             ax.set_ylabel("")
     return axes

@@ -476,14 +476,14 @@ def test_tuple_categories_survive_the_journal_and_a_saved_history(tmp_path):
     assert [t.params for t in large.history.at("small")] == [t.params for t in first.history]
     assert isinstance(large.best_params[1], tuple)
     odd = [Real(0.0, 1.0, name="x"), Categorical([math.sin, math.cos], name="act")]
-    with pytest.raises(DataError, match="category values JSON can hold"):
+    with pytest.raises(DataError, match="need values JSON can hold"):
         SmallScaleOptimizer(lambda p: p[1](p[0]), odd, journal=tmp_path / "odd.jsonl", **kwargs)
     plain = SmallScaleOptimizer(lambda p: p[1](p[0]), odd, **kwargs)  # fine without files
-    with pytest.raises(DataError, match="category values JSON can hold"):
+    with pytest.raises(DataError, match="need values JSON can hold"):
         plain.history.save(tmp_path / "odd.json")
     infinite = [Real(0.0, 1.0, name="x"), Categorical([1.0, math.inf], name="cap")]
     capped = SmallScaleOptimizer(lambda p: min(p[0], p[1]), infinite, **kwargs)
-    with pytest.raises(DataError, match="category values JSON can hold"):
+    with pytest.raises(DataError, match="need values JSON can hold"):
         capped.history.save(tmp_path / "inf.json")
 
 

@@ -177,10 +177,24 @@ def test_slice_shows_the_model_the_large_scale_proposals_use():
     assert np.abs(mt.mean - sh.mean).max() > 0.05  # a different model, visibly
     small = slice_data(multitask, 0, scale="small")
     assert small.model == "shared"
-    # Looking at the model between steps does not change the next proposal: it reuses
-    # the very fits the slice made.
+    # Looking at the large scale between steps does not change the next large proposal:
+    # every fit the slice makes has the seed ask("large") would use, and ask reuses them.
+    import scaleup_bo.optimizers as optimizers
+
     looked, plain = make("auto"), make("auto")
-    slice_data(looked, 0)
+    seeds = []
+
+    def recording(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return fit_model(*args, **kwargs)
+
+    fit_model = optimizers.fit_model
+    optimizers.fit_model = recording
+    try:
+        slice_data(looked, 0)
+    finally:
+        optimizers.fit_model = fit_model
+    assert seeds and set(seeds) == {looked._step_seed("large")}  # shared, MultiTaskGP, ...
     fits = dict(looked._fits)
     assert looked.ask("large") == plain.ask("large")
     assert all(looked._fits[name][1] is model for name, (_, model) in fits.items())
@@ -196,7 +210,14 @@ def test_slice_shows_the_model_the_large_scale_proposals_use():
 def test_slice_and_evaluation_plots_label_axes(fitted_engine):
     from scaleup_bo.plots import evaluations_data, plot_evaluations, plot_slices
 
-    axes = plot_slices(fitted_engine)
+    calls = []
+    model_at = fitted_engine.model_at
+    fitted_engine.model_at = lambda scale: calls.append(scale) or model_at(scale)
+    try:
+        axes = plot_slices(fitted_engine)  # one model choice for the four panels
+    finally:
+        del fitted_engine.model_at
+    assert calls == ["large"]
     try:
         assert axes[0].get_xscale() == "log" and axes[3].get_xscale() == "linear"
         assert [t.get_text() for t in axes[2].get_xticklabels()] == ["adam", "sgd", "rms"]

@@ -24,7 +24,12 @@ ratio) are written beside the results.
 Usage (one-thread processes, at most two at a time on 2 cores)::
 
     OMP_NUM_THREADS=1 python docs/screens/auto_heldout.py h3_x2,h3_unrel 0,1,2 out.json
+    OMP_NUM_THREADS=1 python docs/screens/auto_heldout.py h3_unrel 0,1 out.json auto_guard
     python docs/screens/auto_heldout.py --report out.json [more.json ...]
+
+The optional fourth argument names the methods (default ``auto,shared,large_only``;
+``auto_guard`` is ``"auto"`` with ``transfer_guard=True``); ``--report`` adds a column for
+``auto_guard`` where it was run.
 """
 
 from __future__ import annotations
@@ -133,15 +138,23 @@ def _shared(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> Stag
     return _engine_loop(engine, problem, _best_small(X, Y), n_large, DEFAULT_FINAL_ACQ)
 
 
-def run(problems: str, seeds: str, out: str) -> None:
+def _auto_guard(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
+    """``"auto"`` with the negative-transfer guard on (``transfer_guard=True``)."""
+    engine = Engine(
+        problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto",
+        transfer_guard=True,
+    )  # fmt: skip
+    engine.tell_many(X, Y, "small")
+    return _engine_loop(engine, problem, _best_small(X, Y), n_large, DEFAULT_FINAL_ACQ)
+
+
+def run(problems: str, seeds: str, out: str, methods: str = "auto,shared,large_only") -> None:
     warnings.filterwarnings("ignore")
     PROBLEMS.update(held_out_problems())
-    METHODS.update(auto=_auto, shared=_shared)
+    METHODS.update(auto=_auto, shared=_shared, auto_guard=_auto_guard)
     for name in problems.split(","):
         for seed in map(int, seeds.split(",")):
-            data = run_benchmark(
-                [name], ["auto", "shared", "large_only"], [seed], checkpoint=out, progress=False
-            )
+            data = run_benchmark([name], methods.split(","), [seed], checkpoint=out, progress=False)
             if name in LOG:
                 data.setdefault(CHOICES, {}).setdefault(name, {}).update(LOG.pop(name))
                 with open(out, "w") as f:
@@ -186,6 +199,22 @@ def report(paths: list[str]) -> None:
         )
     a, b = np.concatenate(pooled["auto"]), np.concatenate(pooled["shared"])
     print(f"all problems: auto against shared {wtl(a, b)} (Wilcoxon p {_p(a, b)})")
+    guarded = [name for name, runs in merged["results"].items() if runs.get("auto_guard")]
+    if guarded:
+        print("\nproblem        seeds  auto_guard  auto        large_only  vs auto W/T/L  "
+              "vs large_only W/T/L")  # fmt: skip
+    for name in guarded:
+        runs, opt = merged["results"][name], PROBLEMS[name].optimum
+        common = sorted(set(runs["auto_guard"]) & set(runs["auto"]) & set(runs["large_only"]))
+        r = {
+            m: np.array([min(runs[m][s]["values"]) - opt for s in common])
+            for m in ("auto_guard", "auto", "large_only")
+        }
+        print(
+            f"{name:<14} {len(common):>5}  {np.median(r['auto_guard']):<10.3g}  "
+            f"{np.median(r['auto']):<10.3g}  {np.median(r['large_only']):<10.3g}  "
+            f"{wtl(r['auto_guard'], r['auto']):<13}  {wtl(r['auto_guard'], r['large_only'])}"
+        )
 
 
 def _p(a: np.ndarray, b: np.ndarray) -> str:
@@ -201,4 +230,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "--report":
         report(sys.argv[2:])
     else:
-        run(*sys.argv[1:4])
+        run(*sys.argv[1:5])
