@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
+# One thread per process (this one, notebook kernels, Dask workers): the tests' models are
+# small, and on the 2-core CI machine two threads made a test 1.6x slower in wall time
+# (the README quick-start test: 46 s against 29 s, measured), besides competing with the
+# worker processes the parallel tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import matplotlib
 import pytest
+import torch
 
 from scaleup_bo.benchmarks.problems import mixed_toy_space
 
 matplotlib.use("Agg")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture
