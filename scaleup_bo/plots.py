@@ -356,8 +356,12 @@ class SliceData:
     model: str = "shared"
 
 
+#: Grid size of a numeric dimension's slice.
+SLICE_POINTS = 60
+
+
 def slice_data(
-    optimizer: Any, dimension: int | str, *, scale: str = "large", n_points: int = 60
+    optimizer: Any, dimension: int | str, *, scale: str = "large", n_points: int = SLICE_POINTS
 ) -> SliceData:
     """The model's prediction at ``scale`` along one dimension: the model the engine's
     next exploring proposal at that scale would use (at large scale with
@@ -381,20 +385,31 @@ def slice_data(
     return _slice_data(engine, dimension, scale, n_points, None)
 
 
-def _slice_data(
-    engine: Any, dimension: int | str, scale: str, n_points: int, fitted: tuple[Any, str] | None
-) -> SliceData:
-    """:func:`slice_data` on ``fitted`` (``engine.model_at(scale)``, computed when ``None``)."""
-    space: SearchSpace = engine.space
-    i = _dimension_index(space, dimension)
-    dim = space.dimensions[i]
+def _slice_reference(engine: Any, scale: str) -> Any:
+    """The trial a slice holds the other dimensions at, or a clear error."""
     best = engine.best(scale) or engine.best("small" if scale == "large" else "large")
     if best is None:
         raise ValueError("no successful trial yet: nothing to slice.")
-    fitted = engine.model_at(scale) if fitted is None else fitted
+    return best
+
+
+def _slice_model(engine: Any, scale: str) -> tuple[Any, str]:
+    """``engine.model_at(scale)``, or a clear error when no model can be fitted."""
+    fitted = engine.model_at(scale)
     if fitted is None:
         raise ValueError("the model could not be fitted; see the scaleup_bo log.")
-    model, kind = fitted
+    return fitted
+
+
+def _slice_data(
+    engine: Any, dimension: int | str, scale: str, n_points: int, fitted: tuple[Any, str] | None
+) -> SliceData:
+    """:func:`slice_data` on ``fitted`` (:func:`_slice_model`'s, made here when ``None``)."""
+    space: SearchSpace = engine.space
+    i = _dimension_index(space, dimension)
+    dim = space.dimensions[i]
+    best = _slice_reference(engine, scale)
+    model, kind = fitted or _slice_model(engine, scale)
     reference = list(best.params)
     if isinstance(dim, Categorical):
         values: list[Any] = list(dim.categories)
@@ -460,7 +475,7 @@ def plot_slice(
 def _plot_slice(
     engine: Any, dimension: int | str, ax: Any, scale: str, fitted: tuple[Any, str] | None
 ) -> Any:
-    data = _slice_data(engine, dimension, scale, 60, fitted)
+    data = _slice_data(engine, dimension, scale, SLICE_POINTS, fitted)
     ax = _axes(ax)
     i = engine.space.names.index(data.name)
     observed = engine.history.at(scale, ok_only=True)
@@ -505,9 +520,8 @@ def plot_slices(optimizer: Any, axes: Any = None, *, scale: str = "large") -> An
 
         _, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False, sharey=True)
         axes = axes[0]
-    fitted = engine.model_at(scale)  # one model choice for every panel
-    if fitted is None:
-        raise ValueError("the model could not be fitted; see the scaleup_bo log.")
+    _slice_reference(engine, scale)  # its error first, as a single slice's
+    fitted = _slice_model(engine, scale)  # one model choice for every panel
     for i, ax in enumerate(axes):
         _plot_slice(engine, i, ax, scale, fitted)
         if i:

@@ -137,6 +137,13 @@ def test_plots_explain_a_wrong_dimension_or_object(fitted_engine):
     with pytest.raises(ValueError, match="index 4 is out of range for 4 dimensions"):
         slice_data(fitted_engine, 4)
     assert slice_data(fitted_engine, -1).name == slice_data(fitted_engine, 3).name
+    from scaleup_bo import Engine
+
+    fresh = Engine([(0.0, 1.0)], random_state=0)  # no trial yet: the same error from both
+    with pytest.raises(ValueError, match="no successful trial yet: nothing to slice"):
+        plot_slice(fresh, 0)
+    with pytest.raises(ValueError, match="no successful trial yet: nothing to slice"):
+        plot_slices(fresh)
     history = fitted_engine.history
     with pytest.raises(TypeError, match="plot_slices needs an optimizer or an Engine"):
         plot_slices(history)
