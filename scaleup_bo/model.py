@@ -13,6 +13,7 @@ as task 1, which learns a mean, a variance (so a scale factor) and a noise per s
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import numbers
@@ -40,6 +41,7 @@ from scaleup_bo.exceptions import DataError
 __all__ = [
     "DEFAULT_SMALL_FIDELITY",
     "EXPLOIT_NOISE_FLOOR",
+    "INTERPOLATION_NOISE",
     "KERNELS",
     "LARGE_FIDELITY",
     "LARGE_MODELS",
@@ -47,6 +49,7 @@ __all__ = [
     "check_noise_floor",
     "design_kernel",
     "fit_model",
+    "interpolating",
     "log_marginal_likelihood",
     "loo_predictions",
     "multitask_evidence",
@@ -75,6 +78,11 @@ MAX_CHOLESKY_SIZE = 5000
 #: last large-scale run, and ``Engine.recommend``): below BoTorch's ``1e-4``, which the
 #: exploring proposals keep (README, "Choosing the defaults").
 EXPLOIT_NOISE_FLOOR = 1e-7
+#: Noise variance (of the standardized outcomes) at which the exploiting model is pinned
+#: when its data show no noise (:func:`interpolating`): it then interpolates the runs,
+#: which locates a noise-free objective's optimum finer than the refit's inferred noise
+#: (README, "Choosing the defaults", the interpolate screen).
+INTERPOLATION_NOISE = 1e-9
 
 #: With ``large_model="auto"``: the MultiTaskGP is chosen only while it says the two
 #: scales' spreads differ by more than this factor (its task covariance), the thing it
@@ -418,6 +426,49 @@ def log_marginal_likelihood(model: SingleTaskMultiFidelityGP | MultiTaskGP) -> f
     X, y = model.train_inputs[0], model.train_targets
     with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
         return float(model.likelihood(model.forward(X), X).log_prob(y))
+
+
+def interpolating(model: Any) -> tuple[Any, dict[str, Any]]:
+    """The fitted ``model`` with its noise pinned at ``INTERPOLATION_NOISE`` when its data
+    show no noise, else ``model`` itself; with the evidence.
+
+    A noise-free objective is fitted with some noise all the same: the noise prior holds
+    the inferred noise above what the likelihood alone would choose, and a noise of
+    about 1e-6 of the outcomes' variance smooths runs placed close together around the
+    optimum enough to bias where the posterior mean peaks. The pinned copy keeps every
+    other hyperparameter and is preferred when its log marginal likelihood is at least
+    the fitted model's minus half the log of the number of points (the Bayesian
+    information criterion for the one parameter it drops); data with real noise (or a
+    rough objective) lose far more than that and keep the fitted model.
+
+    Returns:
+        ``(model, evidence)``: the model to exploit, and ``evidence`` with
+        ``"model"`` (``"pinned"`` or ``"fitted"``), both log marginal likelihoods and
+        the penalty. A failed Cholesky of the pinned copy keeps the fitted model
+        (``"model": "fitted"``, ``"error"`` set).
+    """
+    noise = float(model.likelihood.noise.max())
+    if noise <= INTERPOLATION_NOISE:
+        return model, {"model": "fitted", "noise": noise}
+    pinned = copy.deepcopy(model)
+    for module in pinned.likelihood.modules():
+        if hasattr(module, "raw_noise_constraint"):
+            module.register_constraint("raw_noise", GreaterThan(0.0, transform=None))
+            module.raw_noise.data.fill_(INTERPOLATION_NOISE)
+            module.raw_noise.requires_grad_(False)
+    pinned.train()  # drops the copied prediction caches
+    pinned.eval()
+    n = model.train_inputs[0].shape[0]
+    evidence: dict[str, Any] = {"noise": noise, "penalty": 0.5 * math.log(n)}
+    try:
+        evidence["log_likelihood_fitted"] = log_marginal_likelihood(model)
+        evidence["log_likelihood_pinned"] = log_marginal_likelihood(pinned)
+    except (RuntimeError, ValueError) as exc:  # NotPSDError is a RuntimeError
+        evidence.update(model="fitted", error=str(exc))
+        return model, evidence
+    loss = evidence["log_likelihood_fitted"] - evidence["log_likelihood_pinned"]
+    evidence["model"] = "pinned" if loss <= evidence["penalty"] else "fitted"
+    return (pinned if evidence["model"] == "pinned" else model), evidence
 
 
 def n_hyperparameters(model: Any) -> int:

@@ -66,6 +66,7 @@ from scaleup_bo.model import (
     LargeModel,
     check_noise_floor,
     fit_model,
+    interpolating,
     loo_predictions,
     multitask_evidence,
     winsorize_targets,
@@ -203,7 +204,11 @@ class Engine:
             interpolated closely enough to locate its optimum finely, while noisy
             data keep their fitted noise. The transfer guard and ``large_model`` choose
             the model with the exploring fits; the chosen one is refitted (and used as
-            fitted for exploring if the refit fails). ``None``: the exploring model
+            fitted for exploring if the refit fails). When the refit's data show no
+            noise (the likelihood loses less than the information criterion's penalty
+            by it), its noise is then pinned at ``INTERPOLATION_NOISE`` (1e-9) so that
+            it interpolates the runs (:func:`~scaleup_bo.model.interpolating`; the
+            evidence is in :attr:`interpolation`). ``None``: the exploring model
             (README, "Choosing the defaults").
 
     Example:
@@ -346,6 +351,10 @@ class Engine:
         #: :meth:`_choose_large_model`).
         self.large_model_choice: dict[str, Any] = {}
         self._model_kind = "shared"  # of the model _model_for last returned
+        #: The last exploiting model's evidence for interpolating the runs (see
+        #: :func:`~scaleup_bo.model.interpolating`): ``"model"`` is ``"pinned"`` when its
+        #: noise was pinned at ``INTERPOLATION_NOISE``.
+        self.interpolation: dict[str, Any] = {}
         #: The last :meth:`ask_scale` decision: the chosen scale and the acquisition
         #: value (information per unit of cost) of the best point at each scale.
         self.scale_choice: dict[str, Any] = {}
@@ -822,7 +831,11 @@ class Engine:
                     "as fitted for exploring",
                     kind, floor,
                 )  # fmt: skip
+            self.interpolation = {}
             return model
+        refit, self.interpolation = self._cached(
+            _fit_name(kind, floor) + ":interpolating", lambda: interpolating(refit)
+        )
         return refit
 
     def _fit_multitask(

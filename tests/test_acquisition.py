@@ -17,6 +17,7 @@ from scaleup_bo import (
 )
 from scaleup_bo.acquisition import build_acquisition, propose, resolve_acquisition
 from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
+from scaleup_bo.model import INTERPOLATION_NOISE
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +325,24 @@ def test_pm_and_recommend_use_a_model_fitted_with_the_exploit_noise_floor():
         assert engine.ask("large")[0] != x  # qNEI: the exploring model, another point
     assert regret[1e-7] < 1e-6 < 1e-4 < regret[None]
     assert _forrester_engine().history.metadata["exploit_noise_floor"] == 1e-7
+
+
+def test_pm_interpolates_runs_that_show_no_noise(monkeypatch):
+    # The refit infers a noise of 4e-7 all the same (its prior holds it up) and smooths
+    # the six runs around the optimum; pinned at 1e-9 it interpolates them.
+    import scaleup_bo.optimizers as optimizers
+
+    optimum, forrester = 0.757249, lambda x: (6 * x - 2) ** 2 * math.sin(12 * x - 4)
+    engine = _forrester_engine()
+    (x,) = engine.ask("large", acq_func="PM")
+    assert engine.interpolation["model"] == "pinned"
+    model = engine._model_for("large", engine._step_seed("large"), exploit=True)[0]
+    assert float(model.likelihood.noise) == INTERPOLATION_NOISE
+    assert engine.recommend()[0] == pytest.approx(x, abs=1e-6)
+    monkeypatch.setattr(optimizers, "interpolating", lambda model: (model, {"model": "fitted"}))
+    (fitted,) = _forrester_engine().ask("large", acq_func="PM")
+    regret = forrester(x) - forrester(optimum)
+    assert regret < 0.1 * (forrester(fitted) - forrester(optimum))
 
 
 @pytest.mark.parametrize("floor", [0, -1e-7, 0.5, True, "1e-7"])

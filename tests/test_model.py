@@ -6,11 +6,14 @@ import math
 import pytest
 import torch
 from botorch.models import SingleTaskMultiFidelityGP
+from linear_operator.utils.errors import NotPSDError
 
 from scaleup_bo import DataError
 from scaleup_bo.model import (
+    INTERPOLATION_NOISE,
     build_model,
     fit_model,
+    interpolating,
     log_marginal_likelihood,
     multitask_evidence,
     n_hyperparameters,
@@ -365,12 +368,7 @@ def test_winsorize_leaves_small_or_untailed_data_alone():
 
 @pytest.mark.parametrize("multitask", [False, True])
 def test_noise_floor_lets_noise_free_data_be_fitted_below_botorchs_floor(multitask):
-    x = torch.linspace(0, 1, 30, dtype=torch.float64).unsqueeze(-1)
-    xs = torch.linspace(0.02, 0.98, 30, dtype=torch.float64).unsqueeze(-1)
-    X = torch.cat(
-        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([x, torch.ones_like(x)], -1)]
-    )
-    Y = -torch.cat([0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5, _forrester(x)])
+    X, Y = _noise_free_two_scales()
     default = fit_model(X, Y, seed=0, multitask=multitask)
     exact = fit_model(X, Y, seed=0, multitask=multitask, noise_floor=1e-7)
     # Dense noise-free data: the default fit sits at BoTorch's floor (1e-4), the other
@@ -400,3 +398,70 @@ def test_noise_floor_must_be_a_small_positive_number(floor):
     X, Y = _data()
     with pytest.raises(DataError, match="noise_floor"):
         build_model(X, Y, noise_floor=floor)
+
+
+def _noise_free_two_scales() -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(0, 1, 30, dtype=torch.float64).unsqueeze(-1)
+    xs = torch.linspace(0.02, 0.98, 30, dtype=torch.float64).unsqueeze(-1)
+    X = torch.cat(
+        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([x, torch.ones_like(x)], -1)]
+    )
+    return X, -torch.cat([0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5, _forrester(x)])
+
+
+@pytest.mark.parametrize("multitask", [False, True])
+def test_interpolating_pins_the_noise_of_noise_free_data(multitask):
+    X, Y = _noise_free_two_scales()
+    fitted = fit_model(X, Y, seed=0, multitask=multitask, noise_floor=1e-7)
+    noise = float(fitted.likelihood.noise.max())
+    pinned, evidence = interpolating(fitted)
+    assert evidence["model"] == "pinned" and pinned is not fitted
+    assert (
+        evidence["log_likelihood_pinned"] > evidence["log_likelihood_fitted"] - evidence["penalty"]
+    )
+    assert float(pinned.likelihood.noise.max()) == INTERPOLATION_NOISE
+    assert float(fitted.likelihood.noise.max()) == noise > INTERPOLATION_NOISE  # a copy
+    # Every other hyperparameter is the fitted model's.
+    kept = {k: v for k, v in fitted.state_dict().items() if "noise" not in k}
+    assert all(torch.equal(v, pinned.state_dict()[k]) for k, v in kept.items())
+    # It interpolates the large-scale runs where the fitted model smooths them.
+    large = X[:, -1] == 1.0
+    if multitask:
+        X = torch.cat([X[:, :-1], (X[:, -1:] == 1.0).to(X)], -1)
+
+    def error(model):
+        with torch.no_grad():
+            mean = model.posterior(X[large][:, :-1] if multitask else X[large]).mean
+        return float((mean.reshape(-1) - Y[large].reshape(-1)).abs().max())
+
+    assert error(pinned) < 0.02 * error(fitted)
+
+
+def test_interpolating_keeps_the_fitted_model_of_noisy_data():
+    X, Y = _data()
+    noisy = Y + 0.5 * torch.randn(
+        Y.shape, generator=torch.Generator().manual_seed(1), dtype=Y.dtype
+    )
+    fitted = fit_model(X, noisy, seed=0, noise_floor=1e-7)
+    model, evidence = interpolating(fitted)
+    assert model is fitted and evidence["model"] == "fitted"
+    # Pinning the noise would cost the likelihood far more than the penalty.
+    assert evidence["log_likelihood_fitted"] - evidence["log_likelihood_pinned"] > 100
+
+
+def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeypatch):
+    import scaleup_bo.model as model_module
+
+    real = model_module.log_marginal_likelihood
+
+    def failing_when_pinned(model):
+        if float(model.likelihood.noise.max()) == INTERPOLATION_NOISE:
+            raise NotPSDError("Matrix not positive definite after repeatedly adding jitter")
+        return real(model)
+
+    monkeypatch.setattr(model_module, "log_marginal_likelihood", failing_when_pinned)
+    X, Y = _noise_free_two_scales()
+    fitted = fit_model(X, Y, seed=0, noise_floor=1e-7)
+    model, evidence = interpolating(fitted)
+    assert model is fitted and evidence["model"] == "fitted"
+    assert "positive definite" in evidence["error"]

@@ -1,0 +1,78 @@
+"""Screen: the last large-scale run on a model that interpolates the runs (not part of the
+library).
+
+Each run is the benchmark's ``scaleup_bo`` method up to its 10th large-scale run (the
+stored small stage of ``docs/benchmark_results.json``, the small winner first, then qNEI on
+``large_model="auto"``). The 11th run, the ``"PM"`` proposal, is then made twice from the
+same state and both are evaluated on the large scale, so the pair is exact:
+
+- ``fitted``: the 18th session's default: the chosen model refitted with the noise floor
+  ``exploit_noise_floor`` = 1e-7, its noise inferred (``model.interpolating`` switched off);
+- ``interp``: the library's default since the 23rd session: that refit, its noise pinned at
+  ``INTERPOLATION_NOISE`` = 1e-9 when the data show no noise (``model.interpolating``).
+
+Each record holds the first 10 values (to check them against the stored run), both
+proposals' values and regrets, and the evidence of :func:`~scaleup_bo.model.interpolating`.
+
+Usage (one-thread processes, at most two at a time on 2 cores)::
+
+    OMP_NUM_THREADS=1 python docs/screens/interpolate.py forrester,branin 0,1,2 out.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from two_stage import stored_stages
+
+import scaleup_bo.optimizers as optimizers
+from scaleup_bo.benchmarks.baselines import _best_small
+from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
+
+
+def main(problems: str, seeds: str, out: str) -> None:
+    with open(out, "a") as f:
+        for name, problem, seed, X, Y in stored_stages(problems, seeds):
+            engine = Engine(
+                problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto"
+            )
+            engine.tell_many(X, Y, "small")
+            first = _best_small(X, Y)
+            values = []
+            for i in range(10):
+                params = first if i == 0 else engine.ask("large")
+                values.append(engine.evaluate(problem.large, params, "large").value)
+            points = {"interp": engine.ask("large", acq_func="PM")}
+            engine.cancel(points["interp"], "large")
+            record = {
+                "problem": name,
+                "seed": seed,
+                "kind": engine._model_kind,
+                "values10": values,
+                "evidence": engine.interpolation,
+            }
+            original = optimizers.interpolating
+            optimizers.interpolating = lambda model: (model, {"model": "fitted"})
+            try:
+                engine._fits = {k: v for k, v in engine._fits.items() if "interpolating" not in k}
+                points["fitted"] = engine.ask("large", acq_func="PM")
+            finally:
+                optimizers.interpolating = original
+            engine.cancel(points["fitted"], "large")
+            best10 = min(values)
+            record["variants"] = {}
+            for key, p in points.items():
+                v = problem.large(p)
+                record["variants"][key] = {"value": v, "regret": problem.regret(min(best10, v))}
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            shown = " ".join(f"{k}={r['regret']:.3g}" for k, r in record["variants"].items())
+            print(
+                name, seed, record["kind"], record["evidence"].get("model"),
+                f"best10={problem.regret(best10):.3g}", shown, flush=True,
+            )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
