@@ -33,6 +33,21 @@ def test_optimum_is_reached_at_the_known_minimiser_and_nowhere_below(name):
     assert any(problem.small(p) != pytest.approx(problem.large(p)) for p in points[:8])
 
 
+@pytest.mark.parametrize("name", ["forrester", "currin", "branin", "hartmann6", "unrelated"])
+def test_optimum_is_exact_to_double_precision(name):
+    # A run that lands on the minimiser must read regret 0, not a negative one: a local
+    # search from the known minimiser neither gets below the optimum nor stays far above.
+    from scipy.optimize import minimize
+
+    problem = PROBLEMS[name]
+    bounds = [(d.low, d.high) for d in problem.space()]
+    found = minimize(
+        lambda x: problem.large(list(x)), KNOWN_MINIMISERS[name], bounds=bounds,
+        method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12},
+    )  # fmt: skip
+    assert problem.optimum - 1e-9 <= found.fun <= problem.optimum + 1e-8
+
+
 def test_forrester_small_optimum_is_in_the_wrong_basin():
     problem = PROBLEMS["forrester"]
     grid = [[i / 1000] for i in range(1001)]
