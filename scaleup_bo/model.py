@@ -437,9 +437,11 @@ def interpolating(model: Any) -> tuple[Any, dict[str, Any]]:
     about 1e-6 of the outcomes' variance smooths runs placed close together around the
     optimum enough to bias where the posterior mean peaks. The pinned copy keeps every
     other hyperparameter and is preferred when its log marginal likelihood is at least
-    the fitted model's minus half the log of the number of points (the Bayesian
-    information criterion for the one parameter it drops); data with real noise (or a
-    rough objective) lose far more than that and keep the fitted model.
+    the fitted model's minus half the log of the number of points per noise parameter it
+    drops (the Bayesian information criterion's price: one parameter, or one per task of
+    a ``MultiTaskGP``); data with real noise (or a rough objective) lose far more than
+    that and keep the fitted model. Models of more than ``MAX_CHOLESKY_SIZE`` points, and
+    likelihoods with a fixed noise, are kept as they are.
 
     Returns:
         ``(model, evidence)``: the model to exploit, and ``evidence`` with
@@ -447,23 +449,30 @@ def interpolating(model: Any) -> tuple[Any, dict[str, Any]]:
         the penalty. A failed Cholesky of the pinned copy keeps the fitted model
         (``"model": "fitted"``, ``"error"`` set).
     """
-    noise = float(model.likelihood.noise.max())
-    if noise <= INTERPOLATION_NOISE:
+    noise = float(model.likelihood.noise.detach().max())
+    n = model.train_inputs[0].shape[0]
+    if noise <= INTERPOLATION_NOISE or n > MAX_CHOLESKY_SIZE:
+        # Above the exact-solve size gpytorch's iterative solves would not converge.
         return model, {"model": "fitted", "noise": noise}
     pinned = copy.deepcopy(model)
+    dropped = 0  # noise parameters pinned: one, or one per task
     for module in pinned.likelihood.modules():
         if hasattr(module, "raw_noise_constraint"):
             module.register_constraint("raw_noise", GreaterThan(0.0, transform=None))
             module.raw_noise.data.fill_(INTERPOLATION_NOISE)
             module.raw_noise.requires_grad_(False)
+            dropped += module.raw_noise.numel()
+    if not dropped:  # a likelihood without an inferred noise (fixed noise): nothing to pin
+        return model, {"model": "fitted", "noise": noise}
     pinned.train()  # drops the copied prediction caches
     pinned.eval()
-    n = model.train_inputs[0].shape[0]
-    evidence: dict[str, Any] = {"noise": noise, "penalty": 0.5 * math.log(n)}
+    evidence: dict[str, Any] = {"noise": noise, "penalty": 0.5 * dropped * math.log(n)}
     try:
         evidence["log_likelihood_fitted"] = log_marginal_likelihood(model)
         evidence["log_likelihood_pinned"] = log_marginal_likelihood(pinned)
-    except (RuntimeError, ValueError) as exc:  # NotPSDError is a RuntimeError
+    except (RuntimeError, ValueError) as exc:  # NotPSDError and NanError are RuntimeErrors
+        logger.warning("the model with its noise pinned at %g failed (%s); exploiting the "
+                       "model as fitted", INTERPOLATION_NOISE, exc)  # fmt: skip
         evidence.update(model="fitted", error=str(exc))
         return model, evidence
     loss = evidence["log_likelihood_fitted"] - evidence["log_likelihood_pinned"]

@@ -208,8 +208,13 @@ class Engine:
             noise (the likelihood loses less than the information criterion's penalty
             by it), its noise is then pinned at ``INTERPOLATION_NOISE`` (1e-9) so that
             it interpolates the runs (:func:`~scaleup_bo.model.interpolating`; the
-            evidence is in :attr:`interpolation`). ``None``: the exploring model
-            (README, "Choosing the defaults").
+            evidence is in :attr:`interpolation`; ``exploit_interpolate=False`` keeps
+            the refit as fitted). ``None``: the exploring model (README, "Choosing the
+            defaults").
+        exploit_interpolate: Pin the exploiting refit's noise at
+            ``INTERPOLATION_NOISE`` when its data show no noise (default ``True``; see
+            ``exploit_noise_floor``). Without a refit (``exploit_noise_floor=None``)
+            there is nothing to pin.
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -242,6 +247,7 @@ class Engine:
         winsorize: bool = False,
         impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
+        exploit_interpolate: bool = True,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -266,6 +272,11 @@ class Engine:
             raise DataError(f"impute_failures must be True or False, got {impute_failures!r}.")
         self.impute_failures = impute_failures
         self.exploit_noise_floor = check_noise_floor(exploit_noise_floor, "exploit_noise_floor")
+        if not isinstance(exploit_interpolate, bool):
+            raise DataError(
+                f"exploit_interpolate must be True or False, got {exploit_interpolate!r}."
+            )
+        self.exploit_interpolate = exploit_interpolate
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
@@ -294,6 +305,7 @@ class Engine:
             "winsorize": self.winsorize,
             "impute_failures": self.impute_failures,
             "exploit_noise_floor": self.exploit_noise_floor,
+            "exploit_interpolate": self.exploit_interpolate,
             "acq_func": _acq_name(acq_func),
         }
         if journal is not None:
@@ -761,8 +773,9 @@ class Engine:
         the shared model; ``large_model="auto"`` chooses between them, or the large-scale
         points alone when the guard is off (see :meth:`_choose_large_model`). With
         ``exploit``, the chosen model is then fitted again to its data with
-        ``exploit_noise_floor`` (see :meth:`_refit`); the choice itself is made with the
-        exploring models. ``None`` when no model can be fitted yet."""
+        ``exploit_noise_floor``, its noise pinned when the data show none (see
+        :meth:`_refit`); the choice itself is made with the exploring models. ``None``
+        when no model can be fitted yet."""
         if scale == "large":  # this step's choices, not a stale earlier one's
             self.large_model_choice, self.transfer = {}, {}
         model = self.fit(seed=seed)
@@ -802,7 +815,8 @@ class Engine:
         the seed (above ``MAX_FIT_POINTS`` points, or after a fit's random restart). The
         choice is recorded in :attr:`large_model_choice` and :attr:`transfer` as a
         proposal's is. Exploiting choices (``"PM"``, :meth:`recommend`) use this model
-        refitted with ``exploit_noise_floor``.
+        refitted with ``exploit_noise_floor`` (and its noise pinned when the data show
+        none; see :meth:`_refit`).
         """
         _check_scale(scale)
         seed = self._step_seed(scale)
@@ -813,7 +827,10 @@ class Engine:
     def _refit(self, kind: str, model: Any, train_X: Tensor, train_Y: Tensor, seed: int) -> Any:
         """The exploring model ``model`` (``"shared"``, ``"multitask"`` or the guard's
         ``"large_only"``) fitted again to the same data with ``exploit_noise_floor``
-        (cached until the next tell); ``model`` itself when that fit fails."""
+        (cached until the next tell); ``model`` itself when that fit fails. With
+        ``exploit_interpolate``, the refit's noise is then pinned at
+        ``INTERPOLATION_NOISE`` when its data show no noise
+        (:func:`~scaleup_bo.model.interpolating`, recorded in :attr:`interpolation`)."""
         floor = self.exploit_noise_floor
         # Said once per model kind and state: a failed fit is cached (as None) until the
         # next tell, so only a refit made now has news.
@@ -833,6 +850,9 @@ class Engine:
                 )  # fmt: skip
             self.interpolation = {}
             return model
+        if not self.exploit_interpolate:
+            self.interpolation = {}
+            return refit
         refit, self.interpolation = self._cached(
             _fit_name(kind, floor) + ":interpolating", lambda: interpolating(refit)
         )
@@ -1197,7 +1217,8 @@ class Engine:
     def model(self) -> Any:
         """The shared model as last fitted for exploring (``None`` before the first fit);
         exploiting choices use its refit with ``exploit_noise_floor``
-        (``fit(noise_floor=engine.exploit_noise_floor)``)."""
+        (``fit(noise_floor=engine.exploit_noise_floor)``), its noise pinned when the data
+        show none (``model.interpolating``)."""
         return self._fits.get("shared", (-1, None))[1]
 
     @property
@@ -1212,7 +1233,8 @@ class Engine:
         The largest posterior mean of ``-y`` at the large-scale fidelity, over the
         points evaluated at large scale and (unless ``evaluated_only``) the maximizer
         of that mean over the whole space. The model is fitted with
-        ``exploit_noise_floor``, as for a ``"PM"`` proposal. With ``transfer_guard``, the
+        ``exploit_noise_floor`` (its noise pinned when the data show none), as for a
+        ``"PM"`` proposal. With ``transfer_guard``, the
         model is the one the guard chooses (the large-scale-only model when the small
         scale is misleading). ``None`` when the model cannot be fitted; then use
         :meth:`best`.
@@ -1595,9 +1617,11 @@ class LargeScaleOptimizer(_Facade):
             step that re-runs a small-scale configuration (``transfer_points``) stays
             one; with ``n_parallel > 1`` the last proposal waits for the runs in flight,
             so it sees every result.
-        exploit_noise_floor: Noise floor of the model behind ``"PM"`` proposals, so of
-            the last run (default 1e-7; ``None``: BoTorch's 1e-4, as for the other
-            proposals); see :class:`Engine`.
+        exploit_noise_floor: Noise floor of the refit behind ``"PM"`` proposals, so of
+            the last run (default 1e-7; ``None``: no refit, the exploring model with
+            BoTorch's 1e-4, as for the other proposals); see :class:`Engine`.
+        exploit_interpolate: Pin that refit's noise at 1e-9 when the data show no noise,
+            so it interpolates the runs (default ``True``); see :class:`Engine`.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1640,6 +1664,7 @@ class LargeScaleOptimizer(_Facade):
         impute_failures: bool = True,
         final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
+        exploit_interpolate: bool = True,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1709,6 +1734,7 @@ class LargeScaleOptimizer(_Facade):
             winsorize=winsorize,
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
+            exploit_interpolate=exploit_interpolate,
         )  # fmt: skip
 
 
@@ -1788,6 +1814,8 @@ class ScaleUpOptimizer(_Facade):
             with that lower bound on the inferred noise, as for ``LargeScaleOptimizer``'s
             last run (see :class:`Engine`); any number in ``(0, 1e-2)`` sets another
             bound, ``None`` keeps the exploring model.
+        exploit_interpolate: Pin that refit's noise at 1e-9 when the data show no noise,
+            so it interpolates the runs (default ``True``); see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1836,6 +1864,7 @@ class ScaleUpOptimizer(_Facade):
         winsorize: bool = False,
         impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
+        exploit_interpolate: bool = True,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1892,6 +1921,7 @@ class ScaleUpOptimizer(_Facade):
             winsorize=winsorize,
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
+            exploit_interpolate=exploit_interpolate,
         )
         for where in (large_acq_func, small_acq_func):
             if where is not None:

@@ -226,8 +226,9 @@ def test_pm_proposes_the_posterior_mean_minimizer_of_the_loss():
         engine.tell([x], (x - 0.3) ** 2, "large")
     (x,) = engine.ask("large", acq_func="PM")
     grid = torch.linspace(0, 1, 10001, dtype=torch.float64).reshape(-1, 1)
-    # The model PM was given: the same data refitted with the exploit noise floor.
-    model = engine.fit(noise_floor=engine.exploit_noise_floor)
+    # The model PM was given: the same data refitted with the exploit noise floor (and
+    # its noise pinned when the data show none).
+    model = engine._model_for("large", engine._step_seed("large"), exploit=True)[0]
 
     def mean(u):
         with torch.no_grad():
@@ -339,10 +340,20 @@ def test_pm_interpolates_runs_that_show_no_noise(monkeypatch):
     model = engine._model_for("large", engine._step_seed("large"), exploit=True)[0]
     assert float(model.likelihood.noise) == INTERPOLATION_NOISE
     assert engine.recommend()[0] == pytest.approx(x, abs=1e-6)
-    monkeypatch.setattr(optimizers, "interpolating", lambda model: (model, {"model": "fitted"}))
-    (fitted,) = _forrester_engine().ask("large", acq_func="PM")
+    off = _forrester_engine(exploit_interpolate=False)
+    (fitted,) = off.ask("large", acq_func="PM")
+    assert off.interpolation == {} and off.history.metadata["exploit_interpolate"] is False
     regret = forrester(x) - forrester(optimum)
     assert regret < 0.1 * (forrester(fitted) - forrester(optimum))
+    # exploit_interpolate=False is the library without the pinning.
+    monkeypatch.setattr(optimizers, "interpolating", lambda model: (model, {"model": "fitted"}))
+    assert _forrester_engine().ask("large", acq_func="PM") == [fitted]
+
+
+@pytest.mark.parametrize("value", [None, 1, "yes"])
+def test_exploit_interpolate_is_checked(value):
+    with pytest.raises(DataError, match="exploit_interpolate"):
+        Engine([Real(0.0, 1.0)], exploit_interpolate=value)
 
 
 @pytest.mark.parametrize("floor", [0, -1e-7, 0.5, True, "1e-7"])

@@ -421,6 +421,8 @@ def test_interpolating_pins_the_noise_of_noise_free_data(multitask):
     )
     assert float(pinned.likelihood.noise.max()) == INTERPOLATION_NOISE
     assert float(fitted.likelihood.noise.max()) == noise > INTERPOLATION_NOISE  # a copy
+    # The criterion's price: one noise parameter, or one per task of the MultiTaskGP.
+    assert evidence["penalty"] == pytest.approx((1 + multitask) * 0.5 * math.log(X.shape[0]))
     # Every other hyperparameter is the fitted model's.
     kept = {k: v for k, v in fitted.state_dict().items() if "noise" not in k}
     assert all(torch.equal(v, pinned.state_dict()[k]) for k, v in kept.items())
@@ -449,7 +451,7 @@ def test_interpolating_keeps_the_fitted_model_of_noisy_data():
     assert evidence["log_likelihood_fitted"] - evidence["log_likelihood_pinned"] > 100
 
 
-def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeypatch):
+def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeypatch, caplog):
     import scaleup_bo.model as model_module
 
     real = model_module.log_marginal_likelihood
@@ -462,6 +464,8 @@ def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeyp
     monkeypatch.setattr(model_module, "log_marginal_likelihood", failing_when_pinned)
     X, Y = _noise_free_two_scales()
     fitted = fit_model(X, Y, seed=0, noise_floor=1e-7)
-    model, evidence = interpolating(fitted)
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        model, evidence = interpolating(fitted)
     assert model is fitted and evidence["model"] == "fitted"
     assert "positive definite" in evidence["error"]
+    assert "noise pinned" in caplog.text

@@ -188,10 +188,11 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
 #: resumed, so one table never mixes two defaults.
 METHOD_VERSIONS: dict[str, str] = {
     "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session), "
-    'large_model "auto", spread ratio in (1.5, 3) or below 1/1.5 (21st session)',
+    'large_model "auto", spread ratio in (1.5, 3) or below 1/1.5 (21st session), the refit '
+    "interpolating runs that show no noise (23rd session)",
     # The cost-aware benchmark's ``ScaleUpOptimizer`` runs (recorded in its file's config).
     "scaleup_cost": "MF-MES, large points by qNEI, recommendation on the model refitted with "
-    "noise floor 1e-7 (20th session)",
+    "noise floor 1e-7 (20th session), interpolating runs that show no noise (23rd session)",
 }
 
 #: Methods by name, in table order.
