@@ -7,7 +7,7 @@ stored small stage of ``docs/benchmark_results.json``, the small winner first, t
 same state and both are evaluated on the large scale, so the pair is exact:
 
 - ``fitted``: the 18th session's default: the chosen model refitted with the noise floor
-  ``exploit_noise_floor`` = 1e-7, its noise inferred (``model.interpolating`` switched off);
+  ``exploit_noise_floor`` = 1e-7, its noise inferred (``exploit_interpolate=False``);
 - ``interp``: the library's default since the 23rd session: that refit, its noise pinned at
   ``INTERPOLATION_NOISE`` = 1e-9 when the data show no noise (``model.interpolating``).
 
@@ -26,7 +26,6 @@ import sys
 
 from two_stage import stored_stages
 
-import scaleup_bo.optimizers as optimizers
 from scaleup_bo.benchmarks.baselines import _best_small
 from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
 
@@ -52,13 +51,8 @@ def main(problems: str, seeds: str, out: str) -> None:
                 "values10": values,
                 "evidence": engine.interpolation,
             }
-            original = optimizers.interpolating
-            optimizers.interpolating = lambda model: (model, {"model": "fitted"})
-            try:
-                engine._fits = {k: v for k, v in engine._fits.items() if "interpolating" not in k}
-                points["fitted"] = engine.ask("large", acq_func="PM")
-            finally:
-                optimizers.interpolating = original
+            engine.exploit_interpolate = False
+            points["fitted"] = engine.ask("large", acq_func="PM")
             engine.cancel(points["fitted"], "large")
             best10 = min(values)
             record["variants"] = {}
