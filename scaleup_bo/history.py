@@ -43,6 +43,11 @@ class Trial:
         status: ``"ok"`` or ``"failed"``.
         seconds: Wall time of the evaluation (0 for values told without timing).
         error: Why the trial failed (exception text, ``"NaN"``...), else ``None``.
+        hyperparameters: For a point the engine proposed, the raw hyperparameters of
+            the models it had fitted for the proposal (model name, then parameter name,
+            then values); the next fits start from the latest ones, so a run resumed from
+            its journal fits, and proposes, as the run it continues. ``None`` otherwise
+            (told results, carried-over trials).
     """
 
     number: int
@@ -52,6 +57,7 @@ class Trial:
     status: str = "ok"
     seconds: float = 0.0
     error: str | None = None
+    hyperparameters: dict[str, dict[str, Any]] | None = field(default=None, repr=False, hash=False)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +68,8 @@ class Trial:
         """JSON-friendly dict."""
         d = asdict(self)
         d["params"] = [to_json_value(v) for v in self.params]
+        if self.hyperparameters is None:
+            del d["hyperparameters"]  # records without any stay as they were
         return d
 
     @classmethod
@@ -81,6 +89,7 @@ class Trial:
                 status=str(d.get("status", "ok")),
                 seconds=float(d.get("seconds", 0.0)),
                 error=d.get("error"),
+                hyperparameters=_hyperparameters(d.get("hyperparameters")),
             )
         except KeyError as exc:
             raise DataError(f"trial record {d!r} lacks the field {exc}.") from exc
@@ -97,6 +106,27 @@ class Trial:
                 "status 'ok' (with a finite value) or 'failed' (without one)."
             )
         return trial
+
+
+def _hyperparameters(value: Any) -> dict[str, dict[str, Any]] | None:
+    """A record's ``hyperparameters`` checked: ``None``, or model name -> parameter
+    name -> a number or nested lists of numbers."""
+    if value is None:
+        return None
+
+    def numeric(v: Any) -> bool:
+        if isinstance(v, list):
+            return all(numeric(x) for x in v)
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not isinstance(value, dict) or not all(
+        isinstance(m, str)
+        and isinstance(params, dict)
+        and all(isinstance(n, str) and numeric(v) for n, v in params.items())
+        for m, params in value.items()
+    ):
+        raise ValueError("hyperparameters must map model names to {parameter: numbers}")
+    return value
 
 
 @dataclass
@@ -137,6 +167,7 @@ class History:
         status: str = "ok",
         seconds: float = 0.0,
         error: str | None = None,
+        hyperparameters: dict[str, dict[str, Any]] | None = None,
     ) -> Trial:
         """Append a trial and return it."""
         if scale not in SCALES:
@@ -149,6 +180,7 @@ class History:
             status=status,
             seconds=float(seconds),
             error=error,
+            hyperparameters=hyperparameters,
         )
         self.trials.append(trial)
         return trial

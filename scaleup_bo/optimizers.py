@@ -66,6 +66,7 @@ from scaleup_bo.model import (
     LargeModel,
     check_noise_floor,
     fit_model,
+    hyperparameters,
     interpolating,
     loo_predictions,
     multitask_evidence,
@@ -215,6 +216,12 @@ class Engine:
             ``INTERPOLATION_NOISE`` when its data show no noise (default ``True``; see
             ``exploit_noise_floor``). Without a refit (``exploit_noise_floor=None``)
             there is nothing to pin.
+        warm_fits: Start each model fit from the hyperparameters its model reached for
+            the last proposal (recorded with that trial), for at most
+            ``WARM_FIT_MAX_ITERATIONS`` (50) L-BFGS iterations (default ``True``): a step
+            then fits in a fraction of the time. ``False``: every fit from BoTorch's
+            initial values, run to convergence (the library before the 24th session;
+            README, "Per-step time").
 
     Example:
         >>> engine = Engine([(0.0, 1.0), ["a", "b"]], random_state=0)
@@ -248,6 +255,7 @@ class Engine:
         impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
         exploit_interpolate: bool = True,
+        warm_fits: bool = True,
     ) -> None:
         self.space = SearchSpace(search_space)
         if isinstance(small_fidelity, bool) or not isinstance(small_fidelity, numbers.Real):
@@ -277,6 +285,9 @@ class Engine:
                 f"exploit_interpolate must be True or False, got {exploit_interpolate!r}."
             )
         self.exploit_interpolate = exploit_interpolate
+        if not isinstance(warm_fits, bool):
+            raise DataError(f"warm_fits must be True or False, got {warm_fits!r}.")
+        self.warm_fits = warm_fits
         self.num_restarts = _check_count("num_restarts", num_restarts, minimum=1)
         self.raw_samples = _check_count("raw_samples", raw_samples, minimum=1)
         self.catch = _check_catch(catch)
@@ -306,6 +317,7 @@ class Engine:
             "impute_failures": self.impute_failures,
             "exploit_noise_floor": self.exploit_noise_floor,
             "exploit_interpolate": self.exploit_interpolate,
+            "warm_fits": self.warm_fits,
             "acq_func": _acq_name(acq_func),
         }
         if journal is not None:
@@ -342,8 +354,12 @@ class Engine:
                 status=trial.status,
                 seconds=trial.seconds,
                 error=trial.error,
+                hyperparameters=trial.hyperparameters,
             )
         self._pending: list[tuple[tuple[Any, ...], str]] = []
+        # The hyperparameters of the fits behind each pending point (aligned with
+        # _pending; None for claimed points): recorded with its trial when told.
+        self._pending_fits: list[dict[str, dict[str, Any]] | None] = []
         # Fitted models by name ("shared", "large_only", "multitask"; with "@<floor>"
         # when fitted with the exploit noise floor), each with the history size it was
         # fitted at: refitted once per tell (see _cached).
@@ -414,7 +430,9 @@ class Engine:
         value, problem = _as_finite_float(y)
         if error is None and problem is not None:
             error = "no value reported" if y is None else problem
-        if not self._drop_pending(point, scale):
+        # A point this engine proposed keeps the hyperparameters of the fits behind it.
+        asked = self._take_pending(point, scale)
+        if asked is None:
             waiting = [p for p, s in self._pending if s == scale]
             if waiting:
                 logger.warning(
@@ -430,6 +448,7 @@ class Engine:
             status=status,
             seconds=seconds,
             error=error if status == "failed" else None,
+            hyperparameters=asked or None,
         )
         if self._journal is not None:
             self._journal.append(trial)
@@ -439,6 +458,18 @@ class Engine:
 
     def _drop_pending(self, point: Sequence[Any], scale: str) -> bool:
         """Forget the pending point that ``point`` reports on (tolerating float rounding)."""
+        return self._take_pending(point, scale) is not None
+
+    def _add_pending(self, point: Sequence[Any], scale: str, fits: bool = False) -> None:
+        """Mark ``point`` pending at ``scale``; with ``fits``, keep the hyperparameters of
+        the fits made at this history size for its trial."""
+        self._pending.append((tuple(point), scale))
+        self._pending_fits.append(self._fit_hyperparameters() if fits else None)
+
+    def _take_pending(self, point: Sequence[Any], scale: str) -> dict[str, Any] | None:
+        """Forget the pending point that ``point`` reports on (tolerating float
+        rounding): the hyperparameters kept for it (``{}`` when none were), or ``None``
+        when no such point is pending."""
         u = self.space.to_unit([point])[0]
         gaps = [
             (float((self.space.to_unit([p])[0] - u).abs().max()), i)
@@ -446,9 +477,10 @@ class Engine:
             if s == scale
         ]
         if not gaps or min(gaps)[0] > 1e-4:  # in unit-cube coordinates
-            return False
-        del self._pending[min(gaps)[1]]
-        return True
+            return None
+        i = min(gaps)[1]
+        del self._pending[i]
+        return self._pending_fits.pop(i) or {}
 
     def claim(self, params: Sequence[Any], scale: str = "large") -> list[Any]:
         """Mark a point chosen by the caller as pending (``ask`` does this for its own).
@@ -458,7 +490,7 @@ class Engine:
         """
         _check_scale(scale)
         point = self.space.validate(params)
-        self._pending.append((tuple(point), scale))
+        self._add_pending(point, scale)
         return point
 
     def cancel(self, params: Sequence[Any], scale: str = "large") -> None:
@@ -682,7 +714,7 @@ class Engine:
             point = self._ask_model(scale, seed, acq_func)
         if point is None:
             point = self._ask_design(scale)
-        self._pending.append((tuple(point), scale))
+        self._add_pending(point, scale, fits=True)
         return point
 
     def ask_scale(
@@ -754,7 +786,7 @@ class Engine:
             self.scale_choice = {"scale": scale, "values": {}}
             return self.ask(scale), scale
         point, scale = choice
-        self._pending.append((tuple(point), scale))
+        self._add_pending(point, scale, fits=True)
         return point, scale
 
     def _small_is_misleading(self, seed: int) -> bool:
@@ -877,8 +909,11 @@ class Engine:
             return None
         return self._cached(
             _fit_name("multitask", noise_floor),
-            lambda: fit_model(train_X, train_Y, seed=seed, multitask=True, noise_floor=noise_floor),
-        )
+            lambda: fit_model(
+                train_X, train_Y, seed=seed, multitask=True, noise_floor=noise_floor,
+                warm_start=self._warm_start(_fit_name("multitask", noise_floor)),
+            ),
+        )  # fmt: skip
 
     def _fit_large_only(
         self, train_X: Tensor, train_Y: Tensor, seed: int, noise_floor: float | None = None
@@ -890,8 +925,34 @@ class Engine:
             lambda: fit_model(
                 train_X, train_Y, kernel=self.kernel, seed=seed,
                 categorical_columns=self.space.one_hot_columns, noise_floor=noise_floor,
+                warm_start=self._warm_start(_fit_name("large_only", noise_floor)),
             ),
         )  # fmt: skip
+
+    def _warm_start(self, name: str) -> dict[str, Any] | None:
+        """The hyperparameters the fit ``name`` starts from: those of the fits behind the
+        latest trial this engine proposed from a model, when it fitted ``name`` too, else
+        ``None`` (BoTorch's start; so a model fitted only now and then, such as the exploit
+        refit of a last run, starts afresh rather than from a stale fit). A pure function
+        of the history, so a run resumed from its journal fits as the run it continues.
+        Always ``None`` without ``warm_fits``."""
+        if not self.warm_fits:
+            return None
+        for trial in reversed(self.history.trials):
+            if trial.hyperparameters:
+                return trial.hyperparameters.get(name)
+        return None
+
+    def _fit_hyperparameters(self) -> dict[str, dict[str, Any]]:
+        """The hyperparameters of every model fitted at the current history size (finite
+        ones: the journal holds JSON)."""
+        return {
+            name: hyperparameters(model)
+            for name, (size, model) in self._fits.items()
+            if size == len(self.history)
+            and isinstance(model, torch.nn.Module)
+            and all(bool(torch.isfinite(p).all()) for p in model.parameters())
+        }
 
     def _cached(self, name: str, fit: Callable[[], Any]) -> Any:
         """The model ``name``, from ``fit()`` once per history size (so refitted after
@@ -1095,6 +1156,7 @@ class Engine:
                 train_X, train_Y, kernel=self.kernel,
                 seed=self.random_state if seed is None else seed,
                 categorical_columns=self.space.one_hot_columns, noise_floor=noise_floor,
+                warm_start=self._warm_start(_fit_name("shared", noise_floor)),
             )  # fmt: skip
 
         return self._cached(_fit_name("shared", noise_floor), fit_shared)
@@ -1405,6 +1467,8 @@ class _Step:
         """Record a known result (evaluations go through :meth:`Engine.run`)."""
         t = self.trial
         assert self.kind == "tell" and t is not None
+        # Without the trial's hyperparameters: those of another run's fits (a small stage's
+        # own model, say) are no start for this run's first fit.
         return engine.tell(t.params, t.value, t.scale, seconds=t.seconds, error=t.error)
 
     def check_matches(self, recorded: Trial, i: int) -> None:
@@ -1476,6 +1540,9 @@ class SmallScaleOptimizer(_Facade):
             runs); see :class:`Engine`.
         impute_failures: Show the model each failed trial at the worst value of its
             scale, so a region where runs fail is left (default); see :class:`Engine`.
+        warm_fits: Start each fit from the last proposal's hyperparameters, for at most
+            50 L-BFGS iterations (default ``True``; ``False``: fits from BoTorch's start,
+            to convergence); see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Results at the small scale.
@@ -1514,6 +1581,7 @@ class SmallScaleOptimizer(_Facade):
         callback: Callable[[Trial], Any] | None = None,
         winsorize: bool = False,
         impute_failures: bool = True,
+        warm_fits: bool = True,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1553,6 +1621,7 @@ class SmallScaleOptimizer(_Facade):
             executor=executor,
             winsorize=winsorize,
             impute_failures=impute_failures,
+            warm_fits=warm_fits,
         )  # fmt: skip
 
 
@@ -1622,6 +1691,9 @@ class LargeScaleOptimizer(_Facade):
             BoTorch's 1e-4, as for the other proposals); see :class:`Engine`.
         exploit_interpolate: Pin that refit's noise at 1e-9 when the data show no noise,
             so it interpolates the runs (default ``True``); see :class:`Engine`.
+        warm_fits: Start each fit from the last proposal's hyperparameters, for at most
+            50 L-BFGS iterations (default ``True``; ``False``: fits from BoTorch's start,
+            to convergence); see :class:`Engine`.
 
     Example:
         >>> small = SmallScaleOptimizer(lambda p: (p[0] - 1) ** 2, [(-3.0, 3.0)],
@@ -1665,6 +1737,7 @@ class LargeScaleOptimizer(_Facade):
         final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
         exploit_interpolate: bool = True,
+        warm_fits: bool = True,
     ) -> None:
         _check_callable("objective_func", objective_func)
         self.n_steps = _check_count("n_steps", n_steps)
@@ -1735,6 +1808,7 @@ class LargeScaleOptimizer(_Facade):
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
             exploit_interpolate=exploit_interpolate,
+            warm_fits=warm_fits,
         )  # fmt: skip
 
 
@@ -1816,6 +1890,9 @@ class ScaleUpOptimizer(_Facade):
             bound, ``None`` keeps the exploring model.
         exploit_interpolate: Pin that refit's noise at 1e-9 when the data show no noise,
             so it interpolates the runs (default ``True``); see :class:`Engine`.
+        warm_fits: Start each fit from the last proposal's hyperparameters, for at most
+            50 L-BFGS iterations (default ``True``; ``False``: fits from BoTorch's start,
+            to convergence); see :class:`Engine`.
 
     Attributes:
         best_params, best_score, X_iters, Y_iters: Large-scale results (observed).
@@ -1865,6 +1942,7 @@ class ScaleUpOptimizer(_Facade):
         impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
         exploit_interpolate: bool = True,
+        warm_fits: bool = True,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
             raise DataError("give both objectives (or neither, to drive the run by ask/tell).")
@@ -1922,6 +2000,7 @@ class ScaleUpOptimizer(_Facade):
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
             exploit_interpolate=exploit_interpolate,
+            warm_fits=warm_fits,
         )
         for where in (large_acq_func, small_acq_func):
             if where is not None:

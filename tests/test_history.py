@@ -270,3 +270,29 @@ def test_tuple_categories_come_back_as_tuples_from_a_saved_history(tmp_path):
     h.save(tmp_path / "h.json")
     loaded = History.load(tmp_path / "h.json")
     assert loaded.best("small").params == (0.1, (64, 64))
+
+
+def test_hyperparameters_of_a_trial_round_trip_and_are_omitted_when_absent(tmp_path):
+    from scaleup_bo.history import Journal, Trial
+
+    fits = {"shared": {"likelihood.noise_covar.raw_noise": [0.0012], "mean.raw_constant": 0.5}}
+    h = History()
+    h.add([0.5, 2, "x"], 1.0, "small", hyperparameters=fits)
+    h.add([0.1, 3, "y"], 2.0, "small")
+    assert "hyperparameters" not in h.trials[1].to_dict()  # old records stay as they were
+    path = tmp_path / "h.json"
+    h.save(path)
+    assert History.load(path).trials == h.trials
+    assert History.load(path).trials[0].hyperparameters == fits
+    journal = Journal(tmp_path / "run.jsonl", {"search_space": _space().describe()})
+    journal.append(h.trials[0])
+    assert Journal(tmp_path / "run.jsonl", {}).trials[0].hyperparameters == fits
+    with pytest.raises(DataError, match="hyperparameters"):
+        Trial.from_dict({"number": 0, "params": [1], "scale": "small", "value": 1.0,
+                         "hyperparameters": {"shared": {"raw_noise": ["a"]}}})  # fmt: skip
+    with pytest.raises(DataError, match="hyperparameters"):
+        Trial.from_dict({"number": 0, "params": [1], "scale": "small", "value": 1.0,
+                         "hyperparameters": [1.0]})  # fmt: skip
+    with pytest.raises(DataError, match="hyperparameters"):
+        Trial.from_dict({"number": 0, "params": [1], "scale": "small", "value": 1.0,
+                         "hyperparameters": {"shared": {"raw_noise": [float("nan")]}}})  # fmt: skip

@@ -11,8 +11,10 @@ from linear_operator.utils.errors import NotPSDError
 from scaleup_bo import DataError
 from scaleup_bo.model import (
     INTERPOLATION_NOISE,
+    WARM_FIT_MAX_ITERATIONS,
     build_model,
     fit_model,
+    hyperparameters,
     interpolating,
     log_marginal_likelihood,
     multitask_evidence,
@@ -60,6 +62,53 @@ def test_fit_is_deterministic_under_a_seed():
     b = fit_model(X, Y, seed=4)
     for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert torch.equal(pa, pb), na
+
+
+def _spy_on_fits(monkeypatch):
+    """Record, for each BoTorch fit ``fit_model`` runs, the raw hyperparameters it starts
+    from and its L-BFGS options."""
+    import scaleup_bo.model as model_module
+
+    calls = []
+    real = model_module.fit_gpytorch_mll
+
+    def spy(mll, **kwargs):
+        start = {n: p.detach().clone() for n, p in mll.model.named_parameters()}
+        calls.append((start, kwargs.get("optimizer_kwargs", {}).get("options", {})))
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(model_module, "fit_gpytorch_mll", spy)
+    return calls
+
+
+@pytest.mark.parametrize("multitask", [False, True])
+def test_a_warm_started_fit_starts_from_the_given_hyperparameters(monkeypatch, multitask):
+    X, Y = _data()
+    first = fit_model(X[:-1], Y[:-1], seed=0, multitask=multitask)
+    calls = _spy_on_fits(monkeypatch)
+    warm = fit_model(X, Y, seed=0, multitask=multitask, warm_start=hyperparameters(first))
+    cold = fit_model(X, Y, seed=0, multitask=multitask)
+    (start, options), (cold_start, cold_options) = calls
+    for name, p in first.named_parameters():
+        assert torch.equal(start[name], p.detach()), name
+    assert options == {"maxiter": WARM_FIT_MAX_ITERATIONS} and cold_options == {}
+    assert any(not torch.equal(cold_start[n], p.detach()) for n, p in first.named_parameters())
+    # One more point moves the optimum a little: the warm fit reaches the cold one's.
+    assert log_marginal_likelihood(warm) > log_marginal_likelihood(cold) - 0.5
+
+
+def test_a_warm_start_of_another_model_is_ignored(monkeypatch):
+    X, Y = _data()
+    multitask = hyperparameters(fit_model(X, Y, seed=0, multitask=True))
+    downsampling = hyperparameters(fit_model(X, Y, seed=0, kernel="downsampling"))
+    own = hyperparameters(fit_model(X, Y, seed=0))
+    calls = _spy_on_fits(monkeypatch)
+    fit_model(X, Y, seed=0, warm_start=multitask)  # the multitask GP's names and shapes
+    # Another kernel shares the noise and the mean: a partial start is no warm start.
+    fit_model(X, Y, seed=0, warm_start=downsampling)
+    fit_model(X, Y, seed=0, warm_start={**own, "likelihood.noise_covar.raw_noise": [math.nan]})
+    fit_model(X, Y, seed=0, warm_start={**own, "mean_module.raw_constant": [[1.0], [2.0, 3.0]]})
+    assert [options for _, options in calls] == [{}] * 4  # cold fits: run to convergence
 
 
 @pytest.mark.parametrize("kernel", ["linear_truncated", "downsampling"])

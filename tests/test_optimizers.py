@@ -1170,3 +1170,125 @@ def test_large_optimizer_refuses_an_unknown_final_acquisition():
     with pytest.raises(ValueError, match="final_acq_func: unknown acq_func"):
         engine.run(lambda p: p[0], "large", [[0.5]], 1, final_acq_func="nope")
     assert len(engine.history) == 0  # refused before any evaluation
+
+
+# ------------------------------------------------------------------ warm-started fits
+def _engine_with_data(journal=None, n_small=6):
+    engine = Engine(mixed_toy_space(), random_state=3, transfer_points=0, journal=journal)
+    for p in engine.space.sample(n_small, seed=3):
+        engine.tell(p, mixed_toy_small(p), "small")
+    return engine
+
+
+def test_a_proposed_trial_keeps_the_hyperparameters_its_fits_reached():
+    from scaleup_bo.model import hyperparameters
+
+    engine = _engine_with_data()
+    assert all(t.hyperparameters is None for t in engine.history)  # told, not asked
+    point = engine.ask("large")
+    fitted = hyperparameters(engine.fit())
+    trial = engine.tell(point, mixed_toy_large(point), "large")
+    assert trial.hyperparameters["shared"] == fitted
+    # A point told without being asked has none; the next fit starts from the latest.
+    other = engine.space.sample(1, seed=9)[0]
+    assert engine.tell(other, mixed_toy_large(other), "large").hyperparameters is None
+    assert engine._warm_start("shared") == fitted
+
+
+def test_the_next_fit_starts_from_the_last_proposals_hyperparameters(monkeypatch):
+    import scaleup_bo.model as model_module
+
+    engine = _engine_with_data()
+    point = engine.ask("large")
+    recorded = engine.tell(point, mixed_toy_large(point), "large").hyperparameters["shared"]
+    starts = []
+    real = model_module.fit_gpytorch_mll
+
+    def spy(mll, **kwargs):
+        starts.append({n: p.detach().tolist() for n, p in mll.model.named_parameters()})
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(model_module, "fit_gpytorch_mll", spy)
+    engine.ask("large")
+    assert starts[0] == recorded
+
+
+def test_a_run_resumed_from_its_journal_proposes_what_the_run_would_have(tmp_path):
+    journal = tmp_path / "run.jsonl"
+    engine = _engine_with_data(journal)
+    for _ in range(3):
+        point = engine.ask("large")
+        engine.tell(point, mixed_toy_large(point), "large")
+    resumed = Engine(mixed_toy_space(), random_state=3, transfer_points=0, journal=journal)
+    assert [t.hyperparameters for t in resumed.history] == [
+        t.hyperparameters for t in engine.history
+    ]
+    assert resumed.ask("large") == engine.ask("large")
+    # The same history without the recorded hyperparameters fits from BoTorch's start.
+    cold = _engine_with_data()
+    for t in engine.history.at("large"):
+        cold.tell(t.params, t.value, "large")
+    assert cold._warm_start("shared") is None
+
+
+def test_hyperparameters_follow_their_own_pending_point():
+    engine = _engine_with_data()
+    claimed = engine.claim([0.01, 2, "rms", 0.9], "large")  # chosen by the caller
+    asked = engine.ask("large")
+    cancelled = engine.ask("large")
+    engine.cancel(cancelled, "large")
+    assert engine.tell(asked, mixed_toy_large(asked), "large").hyperparameters["shared"]
+    assert engine.tell(claimed, mixed_toy_large(claimed), "large").hyperparameters is None
+    # The last proposal's fits are the start, not the claimed point's (none).
+    assert engine._warm_start("shared") is not None
+
+
+def test_only_the_last_proposals_fits_are_a_warm_start():
+    engine = _engine_with_data()
+    engine.recommend()  # an exploit refit at this history size, kept with the proposal
+    first = engine.ask("large")
+    trial = engine.tell(first, mixed_toy_large(first), "large")
+    assert set(trial.hyperparameters) == {"shared", "shared@1e-07"}
+    second = engine.ask("large")
+    engine.tell(second, mixed_toy_large(second), "large")
+    # The refit was not made for the last proposal: it would start from a stale fit.
+    assert engine._warm_start("shared@1e-07") is None
+    assert engine._warm_start("shared") is not None
+
+
+def test_a_carried_over_small_stage_brings_no_hyperparameters():
+    small = SmallScaleOptimizer(
+        lambda p: (p[0] - 0.3) ** 2, [(0.0, 1.0)], n_steps=1, n_initial_points=2, random_state=0
+    )
+    assert small.history.trials[-1].hyperparameters["shared"]
+    large = LargeScaleOptimizer(lambda p: (p[0] - 0.4) ** 2, [(0.0, 1.0)], small=small, n_steps=0)
+    assert all(t.hyperparameters is None for t in large.history)
+
+
+def test_warm_fits_false_fits_from_botorchs_start_every_time(monkeypatch):
+    import scaleup_bo.model as model_module
+
+    engine = _engine_with_data()
+    engine.warm_fits = False
+    point = engine.ask("large")
+    assert engine.tell(point, mixed_toy_large(point), "large").hyperparameters["shared"]
+    options = []
+    real = model_module.fit_gpytorch_mll
+
+    def spy(mll, **kwargs):
+        options.append(kwargs.get("optimizer_kwargs", {}).get("options"))
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(model_module, "fit_gpytorch_mll", spy)
+    engine.ask("large")
+    assert options == [{}]  # no warm start, no iteration cap
+    for value in (0, "yes", None):
+        with pytest.raises(DataError, match="warm_fits"):
+            Engine(mixed_toy_space(), warm_fits=value)
+    small = SmallScaleOptimizer(
+        lambda p: p[0], [(0.0, 1.0)], n_steps=0, n_initial_points=1, warm_fits=False
+    )
+    large = LargeScaleOptimizer(lambda p: p[0], [(0.0, 1.0)], small=small, n_steps=0,
+                                warm_fits=False)  # fmt: skip
+    assert small.engine.warm_fits is False and large.engine.warm_fits is False
+    assert large.history.metadata["warm_fits"] is False

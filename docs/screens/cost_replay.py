@@ -14,6 +14,9 @@ The ask of the default that made the file must give its stored last trial back, 
 checks the replay: ``same_last`` for the ``fitted`` ask, on the file as it was before the
 23rd session (``git show e302276~1:docs/cost_results.json``, where it held on all 180
 runs); ``same_interp`` for the ``interp`` ask, on the file since (which holds these runs).
+Told trials carry no fitted hyperparameters, so the rebuilt run fits from BoTorch's start:
+the file's runs were made so (before the 24th session's warm-started fits); runs made
+since warm-start from hyperparameters the traces do not keep, and are not replayed exactly.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 

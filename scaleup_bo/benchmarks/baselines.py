@@ -189,10 +189,16 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
 METHOD_VERSIONS: dict[str, str] = {
     "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session), "
     'large_model "auto", spread ratio in (1.5, 3) or below 1/1.5 (21st session), the refit '
-    "interpolating runs that show no noise (23rd session)",
+    "interpolating runs that show no noise (23rd session), fits warm-started from the "
+    "previous step's hyperparameters, at most 50 iterations (24th session)",
+    # Our engine on the large scale alone: its fits are warm-started too.
+    "large_only": "EI, fits warm-started from the previous step's hyperparameters, at most "
+    "50 iterations (24th session)",
     # The cost-aware benchmark's ``ScaleUpOptimizer`` runs (recorded in its file's config).
     "scaleup_cost": "MF-MES, large points by qNEI, recommendation on the model refitted with "
-    "noise floor 1e-7 (20th session), interpolating runs that show no noise (23rd session)",
+    "noise floor 1e-7 (20th session), interpolating runs that show no noise (23rd session), "
+    "fits warm-started from the previous step's hyperparameters, at most 50 iterations "
+    "(24th session)",
 }
 
 #: Methods by name, in table order.

@@ -94,6 +94,7 @@ def run_cost_benchmark(
         "optimizer": {k: str(v) for k, v in optimizer_kwargs.items()},
         "two_stage": METHOD_VERSIONS["scaleup_bo"],
         "scaleup_cost": METHOD_VERSIONS["scaleup_cost"],
+        "large_only": METHOD_VERSIONS["large_only"],
     }  # fmt: skip
     data: dict[str, Any] = {"config": config, "traces": {}}
     if checkpoint is not None and Path(checkpoint).exists():

@@ -32,13 +32,16 @@ def engine_step_times(
     *,
     kernel: str = "linear_truncated",
     n_large_known: int = 0,
+    large_model: str = "shared",
 ) -> list[float]:
     """Seconds of each of ``n_large`` model-guided large-scale asks (each then told its
     value), after ``n_small`` small-scale and ``n_large_known`` large-scale space-filling
-    points. ``transfer_points=0``: every ask is a model step, none a free re-run."""
+    points. ``transfer_points=0``: every ask is a model step, none a free re-run.
+    ``large_model`` as :class:`~scaleup_bo.optimizers.Engine`'s (``"auto"`` is
+    :class:`~scaleup_bo.optimizers.LargeScaleOptimizer`'s default)."""
     engine = Engine(
         mixed_toy_space(), acq_func=acq_func, random_state=seed, kernel=kernel,  # type: ignore[arg-type]
-        transfer_points=0,
+        transfer_points=0, large_model=large_model,  # type: ignore[arg-type]
     )  # fmt: skip
     for p in engine.space.sample(n_small, seed=seed):
         engine.tell(p, mixed_toy_small(p), "small")
