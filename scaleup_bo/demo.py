@@ -235,7 +235,8 @@ def _run_demo(
     axes[0].set_ylabel("best validation NLL so far")
     plot_slice(large, "learning_rate", ax=axes[1])
     axes[1].axvline(small.best_params[1], color="tab:orange", ls="--", label="small-scale best")
-    axes[1].set_title(f"What the {axes[1].get_title()} learned about the learning rate")
+    # Two lines: the longest model name ("large-scale-only GP") ran past the figure's edge.
+    axes[1].set_title(f"What the {axes[1].get_title()} learned\nabout the learning rate")
     axes[1].legend()
     fig.suptitle("scaleup_bo demo: CNN on digits, small scale then large scale")
     fig.tight_layout()
