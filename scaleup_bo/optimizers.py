@@ -907,11 +907,11 @@ class Engine:
         real = is_large if imputed is None else is_large & ~imputed
         if int(real.sum()) < MULTITASK_MIN_LARGE or bool(is_large.all()):
             return None
-        return self._cached(
+        return self._cached_fit(
             _fit_name("multitask", noise_floor),
-            lambda: fit_model(
+            lambda warm_start: fit_model(
                 train_X, train_Y, seed=seed, multitask=True, noise_floor=noise_floor,
-                warm_start=self._warm_start(_fit_name("multitask", noise_floor)),
+                warm_start=warm_start,
             ),
         )  # fmt: skip
 
@@ -920,12 +920,12 @@ class Engine:
     ) -> Any:
         """The transfer guard's model of the large-scale rows ``train_X``, ``train_Y``
         alone (cached until the next tell), or ``None`` when it cannot be fitted."""
-        return self._cached(
+        return self._cached_fit(
             _fit_name("large_only", noise_floor),
-            lambda: fit_model(
+            lambda warm_start: fit_model(
                 train_X, train_Y, kernel=self.kernel, seed=seed,
                 categorical_columns=self.space.one_hot_columns, noise_floor=noise_floor,
-                warm_start=self._warm_start(_fit_name("large_only", noise_floor)),
+                warm_start=warm_start,
             ),
         )  # fmt: skip
 
@@ -962,6 +962,11 @@ class Engine:
             model = fit()
             self._fits[name] = (len(self.history), model)
         return model
+
+    def _cached_fit(self, name: str, fit: Callable[[dict[str, Any] | None], Any]) -> Any:
+        """:meth:`_cached` for a model fit: ``fit`` is given the hyperparameters the fit
+        ``name`` starts from (:meth:`_warm_start`)."""
+        return self._cached(name, lambda: fit(self._warm_start(name)))
 
     def _choose_scale(self, costs: dict[str, float], seed: int) -> tuple[list[Any], str] | None:
         model = self.fit(seed=seed)
@@ -1148,7 +1153,7 @@ class Engine:
             or fitting failed (the failure is logged).
         """
 
-        def fit_shared() -> Any:
+        def fit_shared(warm_start: dict[str, Any] | None) -> Any:
             train_X, train_Y = self.training_data()
             if train_X.shape[0] == 0:
                 return None
@@ -1156,10 +1161,10 @@ class Engine:
                 train_X, train_Y, kernel=self.kernel,
                 seed=self.random_state if seed is None else seed,
                 categorical_columns=self.space.one_hot_columns, noise_floor=noise_floor,
-                warm_start=self._warm_start(_fit_name("shared", noise_floor)),
+                warm_start=warm_start,
             )  # fmt: skip
 
-        return self._cached(_fit_name("shared", noise_floor), fit_shared)
+        return self._cached_fit(_fit_name("shared", noise_floor), fit_shared)
 
     def _choose_large_model(
         self, shared: Any, train_X: Tensor, train_Y: Tensor, seed: int, imputed: Tensor
