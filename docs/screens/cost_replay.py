@@ -14,9 +14,13 @@ The ask of the default that made the file must give its stored last trial back, 
 checks the replay: ``same_last`` for the ``fitted`` ask, on the file as it was before the
 23rd session (``git show e302276~1:docs/cost_results.json``, where it held on all 180
 runs); ``same_interp`` for the ``interp`` ask, on the file since (which holds these runs).
-Told trials carry no fitted hyperparameters, so the rebuilt run fits from BoTorch's start:
-the file's runs were made so (before the 24th session's warm-started fits); runs made
-since warm-start from hyperparameters the traces do not keep, and are not replayed exactly.
+Told trials carry no fitted hyperparameters, so the rebuilt run fits from BoTorch's start.
+The runs made before the 24th session fitted so too. The runs made since warm-start their
+exploring fits from hyperparameters the traces do not keep, but the exploiting refit behind
+the last run starts cold in them as well (the proposal before it fitted no such model): the
+25th session's replays gave the stored last run back on all 62 warm-fit runs it asked
+(``docs/screens/final_model.py``); a guard decision made on the exploring fits could still
+differ.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 
@@ -34,10 +38,14 @@ from scaleup_bo.benchmarks.runner import load
 from scaleup_bo.optimizers import ScaleUpOptimizer
 
 
-def rebuilt(problem, seed: int, trace: dict, budget: float, interpolate: bool) -> ScaleUpOptimizer:
+def rebuilt(
+    problem, seed: int, trace: dict, budget: float, interpolate: bool, **options
+) -> ScaleUpOptimizer:
+    """The run's state before its last trial (``options``: more ``ScaleUpOptimizer``
+    arguments, as ``docs/screens/final_model.py`` passes)."""
     opt = ScaleUpOptimizer(
         None, None, problem.space(), budget, cost_small=1.0, cost_large=10.0,
-        random_state=seed, exploit_interpolate=interpolate,
+        random_state=seed, exploit_interpolate=interpolate, **options,
     )  # fmt: skip
     for params, y, scale in zip(
         trace["params"][:-1], trace["y"][:-1], trace["scale"][:-1], strict=True

@@ -1,0 +1,55 @@
+"""Screen: ``ScaleUpOptimizer``'s reserved last run (the recommendation) made under another
+``large_model``, on the stored runs' states (not part of the library).
+
+Each stored ``scaleup_cost`` run of ``docs/cost_results.json`` is rebuilt from its trials
+but the last (``cost_replay.rebuilt``), then asked for its last run once with the
+default ``large_model="shared"`` (the replay check: the stored last run comes back, since
+the exploiting refit is fitted from BoTorch's start in the stored runs too) and once with
+each other model given; every point asked is evaluated at large scale. The run's final
+regret is then the better of its earlier best and that value, so only the last run
+differs between the arms.
+
+Usage (one-thread processes, at most two at a time on 2 cores)::
+
+    OMP_NUM_THREADS=1 python docs/screens/final_model.py auto mixed_toy,rosenbrock4 0,1,2 out.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+from cost_replay import rebuilt
+
+from scaleup_bo.benchmarks.problems import PROBLEMS
+from scaleup_bo.benchmarks.runner import load
+
+
+def main(models: str, names: str, seeds: str, out: str) -> None:
+    warnings.filterwarnings("ignore")
+    data = load("docs/cost_results.json")
+    budget = data["config"]["budget"]
+    with open(out, "a") as f:
+        for name in names.split(","):
+            problem = PROBLEMS[name]
+            for seed in seeds.split(","):
+                trace = data["traces"][name]["scaleup_cost"][seed]
+                record = {"problem": name, "seed": int(seed), "stored": trace["y"][-1]}
+                for model in ["shared", *models.split(",")]:
+                    step = rebuilt(problem, int(seed), trace, budget, True, large_model=model).ask()
+                    value = None
+                    if step is not None:
+                        value = (problem.large if step[1] == "large" else problem.small)(step[0])
+                    record[model] = {
+                        "scale": None if step is None else step[1],
+                        "value": value,
+                        "same": step is not None and list(step[0]) == list(trace["params"][-1]),
+                    }
+                f.write(json.dumps(record, default=str) + "\n")
+                f.flush()
+                print(name, seed, {m: r["value"] for m, r in record.items() if isinstance(r, dict)})
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
