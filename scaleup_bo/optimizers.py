@@ -216,6 +216,15 @@ class Engine:
             ``INTERPOLATION_NOISE`` when its data show no noise (default ``True``; see
             ``exploit_noise_floor``). Without a refit (``exploit_noise_floor=None``)
             there is nothing to pin.
+        exploit_large_alone: When the shared model's exploiting refit (for a
+            large-scale choice) shows noise, so it cannot interpolate the runs, while a GP
+            of the large-scale runs alone, refitted the same way, shows none, exploit with
+            that GP (default ``False``; ``ScaleUpOptimizer`` turns it on).
+            A noise-free objective whose two scales the shared model cannot reconcile
+            gets a noise that smooths the large runs clustered around the optimum; their
+            own GP interpolates them and locates the optimum finely. Needs
+            ``exploit_interpolate`` and ``GUARD_MIN_LARGE`` observed large-scale runs;
+            see :meth:`_exploit_large_alone` (README, "Cost-aware benchmark").
         warm_fits: Start each model fit from the hyperparameters its model reached for
             the last proposal (recorded with that trial), for at most
             ``WARM_FIT_MAX_ITERATIONS`` (50) L-BFGS iterations (default ``True``): a step
@@ -255,6 +264,7 @@ class Engine:
         impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
         exploit_interpolate: bool = True,
+        exploit_large_alone: bool = False,
         warm_fits: bool = True,
     ) -> None:
         self.space = SearchSpace(search_space)
@@ -285,6 +295,11 @@ class Engine:
                 f"exploit_interpolate must be True or False, got {exploit_interpolate!r}."
             )
         self.exploit_interpolate = exploit_interpolate
+        if not isinstance(exploit_large_alone, bool):
+            raise DataError(
+                f"exploit_large_alone must be True or False, got {exploit_large_alone!r}."
+            )
+        self.exploit_large_alone = exploit_large_alone
         if not isinstance(warm_fits, bool):
             raise DataError(f"warm_fits must be True or False, got {warm_fits!r}.")
         self.warm_fits = warm_fits
@@ -317,6 +332,7 @@ class Engine:
             "impute_failures": self.impute_failures,
             "exploit_noise_floor": self.exploit_noise_floor,
             "exploit_interpolate": self.exploit_interpolate,
+            "exploit_large_alone": self.exploit_large_alone,
             "warm_fits": self.warm_fits,
             "acq_func": _acq_name(acq_func),
         }
@@ -806,8 +822,9 @@ class Engine:
         points alone when the guard is off (see :meth:`_choose_large_model`). With
         ``exploit``, the chosen model is then fitted again to its data with
         ``exploit_noise_floor``, its noise pinned when the data show none (see
-        :meth:`_refit`); the choice itself is made with the exploring models. ``None``
-        when no model can be fitted yet."""
+        :meth:`_refit`), or, with ``exploit_large_alone``, replaced by the large-scale
+        rows' own refit (see :meth:`_exploit_large_alone`); the choice itself is made with
+        the exploring models. ``None`` when no model can be fitted yet."""
         if scale == "large":  # this step's choices, not a stale earlier one's
             self.large_model_choice, self.transfer = {}, {}
         model = self.fit(seed=seed)
@@ -829,6 +846,10 @@ class Engine:
                 kind = "large_only"
         if exploit and self.exploit_noise_floor is not None:
             model = self._refit(kind, model, train_X, train_Y, seed)
+            if scale == "large" and kind == "shared":
+                alone = self._exploit_large_alone(train_X, train_Y, seed, imputed)
+                if alone is not None:
+                    kind, (model, train_X, train_Y) = "large_only", alone
         self._model_kind = kind
         return model, train_X, train_Y
 
@@ -874,7 +895,7 @@ class Engine:
         else:
             refit = self._fit_large_only(train_X, train_Y, seed, floor)
         if refit is None:
-            if fresh:
+            if fresh and model is not None:
                 logger.warning(
                     "the %s model's refit with noise floor %g failed; exploiting the model "
                     "as fitted for exploring",
@@ -889,6 +910,37 @@ class Engine:
             _fit_name(kind, floor) + ":interpolating", lambda: interpolating(refit)
         )
         return refit
+
+    def _exploit_large_alone(
+        self, train_X: Tensor, train_Y: Tensor, seed: int, imputed: Tensor
+    ) -> tuple[Any, Tensor, Tensor] | None:
+        """With ``exploit_large_alone``, after :meth:`_refit` of the shared model for a
+        large-scale exploiting choice: the large-scale rows' own GP, refitted for
+        exploiting, with its rows, when the shared refit's data showed noise (the
+        pinned copy compared and rejected by :func:`~scaleup_bo.model.interpolating`)
+        and this one's show none (pinned); else ``None``. :attr:`interpolation` then
+        holds the GP's evidence, with the replaced refit's under ``"instead_of"``.
+        Screened on the shared model only (README, "Choosing the defaults"): a
+        ``MultiTaskGP``'s refit, with a noise per scale, is left as it is."""
+        evidence = self.interpolation
+        shows_noise = (
+            evidence.get("model") == "fitted"
+            and "log_likelihood_pinned" in evidence
+            and "error" not in evidence
+        )
+        if not (self.exploit_large_alone and shows_noise):
+            return None
+        large = torch.isclose(train_X[:, -1], torch.tensor(LARGE_FIDELITY, dtype=train_X.dtype))
+        if int((large & ~imputed).sum()) < GUARD_MIN_LARGE or bool(large.all()):
+            return None
+        X, Y = train_X[large], train_Y[large]
+        refit = self._refit("large_only", None, X, Y, seed)
+        if refit is None or self.interpolation.get("model") != "pinned":
+            self.interpolation = evidence
+            return None
+        self.interpolation = {**self.interpolation, "instead_of": evidence}
+        logger.info("exploiting the large-scale runs' own GP: it interpolates them")
+        return refit, X, Y
 
     def _fit_multitask(
         self,
@@ -1696,6 +1748,9 @@ class LargeScaleOptimizer(_Facade):
             BoTorch's 1e-4, as for the other proposals); see :class:`Engine`.
         exploit_interpolate: Pin that refit's noise at 1e-9 when the data show no noise,
             so it interpolates the runs (default ``True``); see :class:`Engine`.
+        exploit_large_alone: Exploit with the large-scale runs' own GP when it
+            interpolates them and the refit that uses the small scale cannot (default
+            ``False`` here: the main benchmark's runs are without it); see :class:`Engine`.
         warm_fits: Start each fit from the last proposal's hyperparameters, for at most
             50 L-BFGS iterations (default ``True``; ``False``: fits from BoTorch's start,
             to convergence); see :class:`Engine`.
@@ -1742,6 +1797,7 @@ class LargeScaleOptimizer(_Facade):
         final_acq_func: str | AcquisitionBuilder | None = DEFAULT_FINAL_ACQ,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
         exploit_interpolate: bool = True,
+        exploit_large_alone: bool = False,
         warm_fits: bool = True,
     ) -> None:
         _check_callable("objective_func", objective_func)
@@ -1813,6 +1869,7 @@ class LargeScaleOptimizer(_Facade):
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
             exploit_interpolate=exploit_interpolate,
+            exploit_large_alone=exploit_large_alone,
             warm_fits=warm_fits,
         )  # fmt: skip
 
@@ -1895,6 +1952,10 @@ class ScaleUpOptimizer(_Facade):
             bound, ``None`` keeps the exploring model.
         exploit_interpolate: Pin that refit's noise at 1e-9 when the data show no noise,
             so it interpolates the runs (default ``True``); see :class:`Engine`.
+        exploit_large_alone: Exploit with the large-scale runs' own GP when it
+            interpolates them and the refit that uses the small scale cannot (default
+            ``True`` here: the cost benchmark's recommendations on Forrester and Currin,
+            README); ``False``: the 24th session's recommendation. See :class:`Engine`.
         warm_fits: Start each fit from the last proposal's hyperparameters, for at most
             50 L-BFGS iterations (default ``True``; ``False``: fits from BoTorch's start,
             to convergence); see :class:`Engine`.
@@ -1947,6 +2008,7 @@ class ScaleUpOptimizer(_Facade):
         impute_failures: bool = True,
         exploit_noise_floor: float | None = EXPLOIT_NOISE_FLOOR,
         exploit_interpolate: bool = True,
+        exploit_large_alone: bool = True,
         warm_fits: bool = True,
     ) -> None:
         if (objective_small is None) != (objective_large is None):
@@ -2005,6 +2067,7 @@ class ScaleUpOptimizer(_Facade):
             impute_failures=impute_failures,
             exploit_noise_floor=exploit_noise_floor,
             exploit_interpolate=exploit_interpolate,
+            exploit_large_alone=exploit_large_alone,
             warm_fits=warm_fits,
         )
         for where in (large_acq_func, small_acq_func):

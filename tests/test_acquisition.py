@@ -356,6 +356,80 @@ def test_exploit_interpolate_is_checked(value):
         Engine([Real(0.0, 1.0)], exploit_interpolate=value)
 
 
+def _rough_small_engine(**kwargs):
+    # Forrester at large scale, runs clustered around its optimum; the small scale is
+    # the same function with a fast wiggle (amplitude 0.3), which the shared model can
+    # only explain as noise: its exploiting refit keeps a noise that smooths the large
+    # runs, while the large runs alone show none.
+    forrester = lambda x: (6 * x - 2) ** 2 * math.sin(12 * x - 4)  # noqa: E731
+    engine = Engine([Real(0.0, 1.0)], random_state=0, **kwargs)
+    small = [i / 19 for i in range(20)]
+    engine.tell_many(
+        [[x] for x in small], [forrester(x) + 0.3 * math.sin(300 * x) for x in small], "small"
+    )
+    large = [0.04, 0.12, 0.75, 0.771, 0.76, 0.739, 0.765, 0.755, 0.746, 0.757, 0.762]
+    engine.tell_many([[x] for x in large], [forrester(x) for x in large], "large")
+    return engine, lambda x: forrester(x) - forrester(0.757249)
+
+
+def test_exploit_large_alone_exploits_the_large_runs_own_gp_when_only_it_interpolates():
+    regret = {}
+    for flag in (False, True):
+        engine, regret_of = _rough_small_engine(exploit_large_alone=flag)
+        (x,) = engine.recommend()
+        regret[flag] = regret_of(x)
+        kind, evidence = engine._model_kind, engine.interpolation
+        if flag:
+            assert kind == "large_only" and evidence["model"] == "pinned"
+            assert evidence["instead_of"]["model"] == "fitted"
+            assert engine.ask("large", acq_func="PM") == [x]  # PM exploits the same model
+            assert engine.history.metadata["exploit_large_alone"] is True
+        else:
+            assert kind == "shared" and evidence["model"] == "fitted"
+    assert regret[True] < 1e-6 < 1e-2 < regret[False]  # measured: 1.5e-10 against 0.023
+
+
+def test_exploit_large_alone_keeps_a_shared_refit_that_interpolates():
+    # The Forrester pair of the tests above: the shared refit is pinned, nothing changes.
+    on, off = (_forrester_engine(exploit_large_alone=flag) for flag in (True, False))
+    assert on.recommend() == off.recommend()
+    assert on._model_kind == "shared" and on.interpolation["model"] == "pinned"
+    assert "instead_of" not in on.interpolation
+
+
+def test_exploit_large_alone_is_for_large_scale_choices_only():
+    # A small-scale PM proposal keeps the shared model (a GP of the large runs alone
+    # knows nothing of the small scale).
+    engine, _ = _rough_small_engine(exploit_large_alone=True)
+    engine.ask("small", acq_func="PM")
+    assert engine._model_kind == "shared" and "instead_of" not in engine.interpolation
+
+
+def test_exploit_large_alone_waits_for_enough_large_runs():
+    # The rough small scale of the test above with 3 large runs near the optimum, then 4:
+    # the shared refit shows noise both times, but 3 runs (fewer than GUARD_MIN_LARGE)
+    # are too few for a GP of their own.
+    forrester = lambda x: (6 * x - 2) ** 2 * math.sin(12 * x - 4)  # noqa: E731
+    small = [i / 19 for i in range(20)]
+    kinds = []
+    for large in ([0.75, 0.76, 0.74], [0.75, 0.76, 0.74, 0.757]):
+        engine = Engine([Real(0.0, 1.0)], random_state=0, exploit_large_alone=True)
+        rough = [forrester(x) + 0.3 * math.sin(300 * x) for x in small]
+        engine.tell_many([[x] for x in small], rough, "small")
+        engine.tell_many([[x] for x in large], [forrester(x) for x in large], "large")
+        engine.recommend()
+        kinds.append(engine._model_kind)
+        shared = engine.interpolation.get("instead_of", engine.interpolation)
+        assert shared["model"] == "fitted"
+    assert kinds == ["shared", "large_only"]
+
+
+@pytest.mark.parametrize("value", [None, 1, "yes"])
+def test_exploit_large_alone_is_checked(value):
+    with pytest.raises(DataError, match="exploit_large_alone"):
+        Engine([Real(0.0, 1.0)], exploit_large_alone=value)
+
+
 @pytest.mark.parametrize("floor", [0, -1e-7, 0.5, True, "1e-7"])
 def test_exploit_noise_floor_is_checked(floor):
     with pytest.raises(DataError, match="exploit_noise_floor"):

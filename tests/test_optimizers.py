@@ -1292,3 +1292,26 @@ def test_warm_fits_false_fits_from_botorchs_start_every_time(monkeypatch):
                                 warm_fits=False)  # fmt: skip
     assert small.engine.warm_fits is False and large.engine.warm_fits is False
     assert large.history.metadata["warm_fits"] is False
+
+
+def test_exploit_large_alone_defaults_and_pass_through():
+    # On in ScaleUpOptimizer (its benchmark's recommendations), off in Engine and
+    # LargeScaleOptimizer (whose benchmark rows are without it); both façades pass it on.
+    assert Engine([(0.0, 1.0)]).exploit_large_alone is False
+    small = SmallScaleOptimizer(lambda p: p[0], [(0.0, 1.0)], n_steps=0, n_initial_points=1)
+    for flag in (False, True):
+        large = LargeScaleOptimizer(lambda p: p[0], [(0.0, 1.0)], small=small, n_steps=0,
+                                    exploit_large_alone=flag)  # fmt: skip
+        assert large.engine.exploit_large_alone is flag
+        assert large.history.metadata["exploit_large_alone"] is flag
+    assert (
+        LargeScaleOptimizer(
+            lambda p: p[0], [(0.0, 1.0)], small=small, n_steps=0
+        ).engine.exploit_large_alone
+        is False
+    )
+    for kwargs, expected in (({}, True), ({"exploit_large_alone": False}, False)):
+        opt = ScaleUpOptimizer(
+            None, None, [(0.0, 1.0)], budget=20, cost_small=1, cost_large=5, **kwargs
+        )
+        assert opt.engine.exploit_large_alone is expected

@@ -5,18 +5,23 @@ Each stored ``scaleup_cost`` run of ``docs/cost_results.json`` is rebuilt from i
 but the last (``cost_replay.rebuilt``), then asked for its last run once with the
 default ``large_model="shared"`` (the replay check: the stored last run comes back, since
 the exploiting refit is fitted from BoTorch's start in the stored runs too) and once with
-each other model given; every point asked is evaluated at large scale. The run's final
+each other model given; every point asked is evaluated at large scale. The pseudo-model
+``large_only`` is the shared run with the transfer guard forced to drop the small scale
+(``guard_ratio`` set to infinity after construction), so the recommendation comes from a
+GP of the large-scale runs alone, refitted for exploiting. The run's final
 regret is then the better of its earlier best and that value, so only the last run
 differs between the arms.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 
     OMP_NUM_THREADS=1 python docs/screens/final_model.py auto mixed_toy,rosenbrock4 0,1,2 out.jsonl
+    OMP_NUM_THREADS=1 python docs/screens/final_model.py large_only forrester 0,1,2 out.jsonl
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import warnings
 
@@ -37,7 +42,13 @@ def main(models: str, names: str, seeds: str, out: str) -> None:
                 trace = data["traces"][name]["scaleup_cost"][seed]
                 record = {"problem": name, "seed": int(seed), "stored": trace["y"][-1]}
                 for model in ["shared", *models.split(",")]:
-                    step = rebuilt(problem, int(seed), trace, budget, True, large_model=model).ask()
+                    opt = rebuilt(
+                        problem, int(seed), trace, budget, True,
+                        large_model="shared" if model == "large_only" else model,
+                    )  # fmt: skip
+                    if model == "large_only":
+                        opt.engine.guard_ratio = math.inf
+                    step = opt.ask()
                     value = None
                     if step is not None:
                         value = (problem.large if step[1] == "large" else problem.small)(step[0])
@@ -45,6 +56,8 @@ def main(models: str, names: str, seeds: str, out: str) -> None:
                         "scale": None if step is None else step[1],
                         "value": value,
                         "same": step is not None and list(step[0]) == list(trace["params"][-1]),
+                        "kind": opt.engine._model_kind,
+                        "interpolation": opt.engine.interpolation.get("model"),
                     }
                 f.write(json.dumps(record, default=str) + "\n")
                 f.flush()

@@ -198,7 +198,8 @@ METHOD_VERSIONS: dict[str, str] = {
     "scaleup_cost": "MF-MES, large points by qNEI, recommendation on the model refitted with "
     "noise floor 1e-7 (20th session), interpolating runs that show no noise (23rd session), "
     "fits warm-started from the previous step's hyperparameters, at most 50 iterations "
-    "(24th session)",
+    "(24th session), recommendation on the large runs' own GP when only it interpolates "
+    "them (25th session)",
 }
 
 #: Methods by name, in table order.

@@ -1,0 +1,77 @@
+"""Screen and re-make: ``ScaleUpOptimizer``'s reserved last run with ``exploit_large_alone``
+(the 25th session's default) on the stored runs' states (not part of the library).
+
+Each stored ``scaleup_cost`` run of ``docs/cost_results.json`` is rebuilt from its trials
+but the last (``cost_replay.rebuilt``) and asked for its last run with today's defaults.
+When the large-scale runs' own GP replaced the shared model's refit (the shared refit
+showed noise, the large runs' own one none), the point differs from the stored last run
+and is evaluated at large scale; otherwise it is the stored run (``same``; the replay of
+the stored last runs themselves gave them back on all 62 runs asked,
+``docs/screens/final_model.py``). Only the last run can change, so the stored traces are
+brought up to date by replacing it (``--apply`` does that to the file).
+
+Usage (one-thread processes, at most two at a time on 2 cores)::
+
+    OMP_NUM_THREADS=1 python docs/screens/large_alone.py forrester,currin 0,1,2 out.jsonl
+    python docs/screens/large_alone.py --apply out.jsonl [more.jsonl ...]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+
+from cost_replay import rebuilt
+
+from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS
+from scaleup_bo.benchmarks.problems import PROBLEMS
+from scaleup_bo.benchmarks.runner import load, save
+
+FILE = "docs/cost_results.json"
+
+
+def main(names: str, seeds: str, out: str) -> None:
+    warnings.filterwarnings("ignore")
+    data = load(FILE)
+    budget = data["config"]["budget"]
+    with open(out, "a") as f:
+        for name in names.split(","):
+            problem = PROBLEMS[name]
+            for seed in seeds.split(","):
+                trace = data["traces"][name]["scaleup_cost"][seed]
+                opt = rebuilt(problem, int(seed), trace, budget, True)
+                params, scale = opt.ask()
+                same = [list(params), scale] == [list(trace["params"][-1]), trace["scale"][-1]]
+                value = trace["y"][-1] if same else problem.large(params)
+                record = {
+                    "problem": name, "seed": int(seed), "same": same, "scale": scale,
+                    "params": list(params), "value": value, "stored": trace["y"][-1],
+                    "evidence": opt.engine.interpolation,
+                }  # fmt: skip
+                f.write(json.dumps(record, default=str) + "\n")
+                f.flush()
+                print(name, seed, same, trace["y"][-1], value, flush=True)
+
+
+def apply(paths: list[str]) -> None:
+    data = load(FILE)
+    for path in paths:
+        with open(path) as f:
+            records = [json.loads(line) for line in f]
+        for r in records:
+            trace = data["traces"][r["problem"]]["scaleup_cost"][str(r["seed"])]
+            assert trace["scale"][-1] == r["scale"] == "large"
+            trace["params"][-1] = r["params"]
+            trace["y"][-1] = r["value"]
+            trace["value"][-1] = math.nan if r["value"] is None else float(r["value"])
+    data["config"]["scaleup_cost"] = METHOD_VERSIONS["scaleup_cost"]
+    save(data, FILE)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--apply":
+        apply(sys.argv[2:])
+    else:
+        main(*sys.argv[1:])
