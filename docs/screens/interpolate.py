@@ -24,24 +24,13 @@ from __future__ import annotations
 import json
 import sys
 
-from two_stage import stored_stages
-
-from scaleup_bo.benchmarks.baselines import _best_small
-from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
+from two_stage import before_last_run, stored_stages
 
 
 def main(problems: str, seeds: str, out: str) -> None:
     with open(out, "a") as f:
         for name, problem, seed, X, Y in stored_stages(problems, seeds):
-            engine = Engine(
-                problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto"
-            )
-            engine.tell_many(X, Y, "small")
-            first = _best_small(X, Y)
-            values = []
-            for i in range(10):
-                params = first if i == 0 else engine.ask("large")
-                values.append(engine.evaluate(problem.large, params, "large").value)
+            engine, values = before_last_run(problem, seed, X, Y)
             points = {"interp": engine.ask("large", acq_func="PM")}
             engine.cancel(points["interp"], "large")
             record = {

@@ -18,7 +18,7 @@ from typing import Any
 from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
 from scaleup_bo.benchmarks.problems import PROBLEMS, Problem
 from scaleup_bo.benchmarks.runner import load
-from scaleup_bo.optimizers import Engine
+from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine
 
 N_LARGE = 11
 
@@ -58,6 +58,22 @@ def stored_stages(problems: str, seeds: str) -> Iterator[tuple[str, Problem, int
         for seed in map(int, seeds.split(",")):
             stage = stages[name][str(seed)]
             yield name, PROBLEMS[name], seed, stage["X"], stage["Y"]
+
+
+def before_last_run(problem: Problem, seed: int, X: list, Y: list) -> tuple[Engine, list[float]]:
+    """The benchmark's ``scaleup_bo`` run up to its 10th large-scale run (the small winner
+    first, then qNEI on ``large_model="auto"``): the engine, ready to make the 11th (last)
+    run, and the 10 values."""
+    engine = Engine(
+        problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto"
+    )
+    engine.tell_many(X, Y, "small")
+    first = _best_small(X, Y)
+    values = []
+    for i in range(N_LARGE - 1):
+        params = first if i == 0 else engine.ask("large")
+        values.append(engine.evaluate(problem.large, params, "large").value)
+    return engine, values
 
 
 def _short(value: Any) -> str:
