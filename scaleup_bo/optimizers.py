@@ -930,9 +930,10 @@ class Engine:
         )
         if not (self.exploit_large_alone and shows_noise):
             return None
-        large = torch.isclose(train_X[:, -1], torch.tensor(LARGE_FIDELITY, dtype=train_X.dtype))
-        if int((large & ~imputed).sum()) < GUARD_MIN_LARGE or bool(large.all()):
+        rows = _guard_rows(train_X, imputed)
+        if rows is None:
             return None
+        large, _ = rows
         X, Y = train_X[large], train_Y[large]
         refit = self._refit("large_only", None, X, Y, seed)
         if refit is None or self.interpolation.get("model") != "pinned":
@@ -1309,12 +1310,11 @@ class Engine:
         in both models' data but neither counted nor scored: the choice rests on the
         values observed.
         """
-        large = torch.isclose(train_X[:, -1], torch.tensor(LARGE_FIDELITY, dtype=train_X.dtype))
-        observed = large & ~imputed
-        n_large = int(observed.sum())
-        if n_large < GUARD_MIN_LARGE or bool(large.all()):
+        rows = _guard_rows(train_X, imputed)
+        if rows is None:
             self.transfer = {}
             return model, train_X, train_Y
+        large, observed = rows
         checked = self._loo_against_large_only(
             model, train_X, train_Y, large, observed, seed, "transfer guard"
         )
@@ -2259,6 +2259,18 @@ def _is_table(source: Any) -> bool:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def _guard_rows(train_X: Tensor, imputed: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The large-scale rows of ``train_X`` and those of them observed (not imputed
+    failures), as masks, when at least ``GUARD_MIN_LARGE`` are observed and small-scale
+    rows exist too; else ``None``. What the transfer guard and ``exploit_large_alone``
+    need before they fit a GP of the large-scale rows alone."""
+    large = torch.isclose(train_X[:, -1], torch.tensor(LARGE_FIDELITY, dtype=train_X.dtype))
+    observed = large & ~imputed
+    if int(observed.sum()) < GUARD_MIN_LARGE or bool(large.all()):
+        return None
+    return large, observed
+
+
 def _loo_error(model: Any, rows: Any) -> float:
     mean, _, observed = loo_predictions(model)
     return float(((mean - observed)[rows] ** 2).mean())

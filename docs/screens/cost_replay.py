@@ -32,10 +32,14 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 from scaleup_bo.benchmarks.problems import PROBLEMS
 from scaleup_bo.benchmarks.runner import load
 from scaleup_bo.optimizers import ScaleUpOptimizer
+
+FILE = "docs/cost_results.json"
 
 
 def rebuilt(
@@ -54,38 +58,51 @@ def rebuilt(
     return opt
 
 
-def _same(asked: tuple[list, str] | None, stored: tuple[list, str]) -> bool:
-    return asked is not None and [list(asked[0]), asked[1]] == [list(stored[0]), stored[1]]
+def stored_runs(problems: str, seeds: str) -> Iterator[tuple[str, Any, int, dict, float]]:
+    """``(name, problem, seed, trace, budget)`` for every comma-separated problem and seed:
+    the stored ``scaleup_cost`` run of ``FILE`` (warnings silenced for the screen)."""
+    warnings.filterwarnings("ignore")
+    data = load(FILE)
+    for name in problems.split(","):
+        for seed in seeds.split(","):
+            trace = data["traces"][name]["scaleup_cost"][seed]
+            yield name, PROBLEMS[name], int(seed), trace, data["config"]["budget"]
+
+
+def same_as_stored(asked: tuple[list, str] | None, trace: dict) -> bool:
+    """Whether ``asked`` (an ``ask()``'s ``(params, scale)``) is the run's stored last trial."""
+    stored = [list(trace["params"][-1]), trace["scale"][-1]]
+    return asked is not None and [list(asked[0]), asked[1]] == stored
+
+
+def evaluated(problem, asked: tuple[list, str] | None) -> float | None:
+    """The value of ``asked`` at its own scale (``None`` when nothing was asked)."""
+    if asked is None:
+        return None
+    return (problem.large if asked[1] == "large" else problem.small)(asked[0])
 
 
 def main(problems: str, seeds: str, out: str) -> None:
-    warnings.filterwarnings("ignore")
-    data = load("docs/cost_results.json")
-    budget = data["config"]["budget"]
     with open(out, "a") as f:
-        for name in problems.split(","):
-            problem = PROBLEMS[name]
-            for seed in seeds.split(","):
-                trace = data["traces"][name]["scaleup_cost"][seed]
-                old = rebuilt(problem, int(seed), trace, budget, False).ask()
-                opt = rebuilt(problem, int(seed), trace, budget, True)
-                new = opt.ask()
-                stored = (trace["params"][-1], trace["scale"][-1])
-                same = _same(old, stored)
-                value = problem.large(new[0]) if new is not None and new[1] == "large" else None
-                record = {
-                    "problem": name, "seed": int(seed), "same_last": same,
-                    "same_interp": _same(new, stored),
-                    "stored_value": trace["y"][-1], "scale": None if new is None else new[1],
-                    "params": None if new is None else list(new[0]),
-                    "value": value, "evidence": opt.engine.interpolation,
-                }  # fmt: skip
-                f.write(json.dumps(record, default=str) + "\n")
-                f.flush()
-                print(
-                    name, seed, f"same_last={same} same_interp={record['same_interp']}",
-                    record["evidence"].get("model"), trace["y"][-1], value, flush=True,
-                )  # fmt: skip
+        for name, problem, seed, trace, budget in stored_runs(problems, seeds):
+            old = rebuilt(problem, seed, trace, budget, False).ask()
+            opt = rebuilt(problem, seed, trace, budget, True)
+            new = opt.ask()
+            same = same_as_stored(old, trace)
+            value = problem.large(new[0]) if new is not None and new[1] == "large" else None
+            record = {
+                "problem": name, "seed": seed, "same_last": same,
+                "same_interp": same_as_stored(new, trace),
+                "stored_value": trace["y"][-1], "scale": None if new is None else new[1],
+                "params": None if new is None else list(new[0]),
+                "value": value, "evidence": opt.engine.interpolation,
+            }  # fmt: skip
+            f.write(json.dumps(record, default=str) + "\n")
+            f.flush()
+            print(
+                name, seed, f"same_last={same} same_interp={record['same_interp']}",
+                record["evidence"].get("model"), trace["y"][-1], value, flush=True,
+            )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,45 +23,32 @@ from __future__ import annotations
 import json
 import math
 import sys
-import warnings
 
-from cost_replay import rebuilt
-
-from scaleup_bo.benchmarks.problems import PROBLEMS
-from scaleup_bo.benchmarks.runner import load
+from cost_replay import evaluated, rebuilt, same_as_stored, stored_runs
 
 
 def main(models: str, names: str, seeds: str, out: str) -> None:
-    warnings.filterwarnings("ignore")
-    data = load("docs/cost_results.json")
-    budget = data["config"]["budget"]
     with open(out, "a") as f:
-        for name in names.split(","):
-            problem = PROBLEMS[name]
-            for seed in seeds.split(","):
-                trace = data["traces"][name]["scaleup_cost"][seed]
-                record = {"problem": name, "seed": int(seed), "stored": trace["y"][-1]}
-                for model in ["shared", *models.split(",")]:
-                    opt = rebuilt(
-                        problem, int(seed), trace, budget, True,
-                        large_model="shared" if model == "large_only" else model,
-                    )  # fmt: skip
-                    if model == "large_only":
-                        opt.engine.guard_ratio = math.inf
-                    step = opt.ask()
-                    value = None
-                    if step is not None:
-                        value = (problem.large if step[1] == "large" else problem.small)(step[0])
-                    record[model] = {
-                        "scale": None if step is None else step[1],
-                        "value": value,
-                        "same": step is not None and list(step[0]) == list(trace["params"][-1]),
-                        "kind": opt.engine._model_kind,
-                        "interpolation": opt.engine.interpolation.get("model"),
-                    }
-                f.write(json.dumps(record, default=str) + "\n")
-                f.flush()
-                print(name, seed, {m: r["value"] for m, r in record.items() if isinstance(r, dict)})
+        for name, problem, seed, trace, budget in stored_runs(names, seeds):
+            record = {"problem": name, "seed": seed, "stored": trace["y"][-1]}
+            for model in ["shared", *models.split(",")]:
+                opt = rebuilt(
+                    problem, seed, trace, budget, True,
+                    large_model="shared" if model == "large_only" else model,
+                )  # fmt: skip
+                if model == "large_only":
+                    opt.engine.guard_ratio = math.inf
+                step = opt.ask()
+                record[model] = {
+                    "scale": None if step is None else step[1],
+                    "value": evaluated(problem, step),
+                    "same": same_as_stored(step, trace),
+                    "kind": opt.engine._model_kind,
+                    "interpolation": opt.engine.interpolation.get("model"),
+                }
+            f.write(json.dumps(record, default=str) + "\n")
+            f.flush()
+            print(name, seed, {m: r["value"] for m, r in record.items() if isinstance(r, dict)})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Each stored ``scaleup_cost`` run of ``docs/cost_results.json`` is rebuilt from i
 but the last (``cost_replay.rebuilt``) and asked for its last run with today's defaults.
 When the large-scale runs' own GP replaced the shared model's refit (the shared refit
 showed noise, the large runs' own one none), the point differs from the stored last run
-and is evaluated at large scale; otherwise it is the stored run (``same``; the replay of
+and is evaluated, at the scale asked (a run whose reserve was spent before its last trial
+asks a small-scale point, which ``--apply`` refuses); otherwise it is the stored run
+(``same``; the replay of
 the stored last runs themselves gave them back on all 62 runs asked,
 ``docs/screens/final_model.py``). Only the last run can change, so the stored traces are
 brought up to date by replacing it (``--apply`` does that to the file).
@@ -21,38 +23,28 @@ from __future__ import annotations
 import json
 import math
 import sys
-import warnings
 
-from cost_replay import rebuilt
+from cost_replay import FILE, evaluated, rebuilt, same_as_stored, stored_runs
 
 from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS
-from scaleup_bo.benchmarks.problems import PROBLEMS
 from scaleup_bo.benchmarks.runner import load, save
-
-FILE = "docs/cost_results.json"
 
 
 def main(names: str, seeds: str, out: str) -> None:
-    warnings.filterwarnings("ignore")
-    data = load(FILE)
-    budget = data["config"]["budget"]
     with open(out, "a") as f:
-        for name in names.split(","):
-            problem = PROBLEMS[name]
-            for seed in seeds.split(","):
-                trace = data["traces"][name]["scaleup_cost"][seed]
-                opt = rebuilt(problem, int(seed), trace, budget, True)
-                params, scale = opt.ask()
-                same = [list(params), scale] == [list(trace["params"][-1]), trace["scale"][-1]]
-                value = trace["y"][-1] if same else problem.large(params)
-                record = {
-                    "problem": name, "seed": int(seed), "same": same, "scale": scale,
-                    "params": list(params), "value": value, "stored": trace["y"][-1],
-                    "evidence": opt.engine.interpolation,
-                }  # fmt: skip
-                f.write(json.dumps(record, default=str) + "\n")
-                f.flush()
-                print(name, seed, same, trace["y"][-1], value, flush=True)
+        for name, problem, seed, trace, budget in stored_runs(names, seeds):
+            opt = rebuilt(problem, seed, trace, budget, True)
+            step = opt.ask()
+            same = same_as_stored(step, trace)
+            value = trace["y"][-1] if same else evaluated(problem, step)
+            record = {
+                "problem": name, "seed": seed, "same": same, "scale": step[1],
+                "params": list(step[0]), "value": value, "stored": trace["y"][-1],
+                "evidence": opt.engine.interpolation,
+            }  # fmt: skip
+            f.write(json.dumps(record, default=str) + "\n")
+            f.flush()
+            print(name, seed, same, trace["y"][-1], value, flush=True)
 
 
 def apply(paths: list[str]) -> None:
