@@ -83,26 +83,26 @@ MAX_CHOLESKY_SIZE = 5000
 
 #: Noise floor of the model behind exploiting choices (the ``"PM"`` acquisition, so the
 #: last large-scale run, and ``Engine.recommend``): below BoTorch's ``1e-4``, which the
-#: exploring proposals keep (README, "Choosing the defaults").
+#: exploring proposals keep (docs/choosing_the_defaults.md).
 EXPLOIT_NOISE_FLOOR = 1e-7
 #: Noise variance (of the standardized outcomes) at which the exploiting model is pinned
 #: when its data show no noise (:func:`interpolating`): it then interpolates the runs,
 #: which locates a noise-free objective's optimum finer than the refit's inferred noise
-#: (README, "Choosing the defaults", the interpolate screen).
+#: (docs/choosing_the_defaults.md, the interpolate screen).
 INTERPOLATION_NOISE = 1e-9
 
 #: With ``large_model="auto"``: the MultiTaskGP is chosen only while it says the two
 #: scales' spreads differ by more than this factor (its task covariance), the thing it
 #: can learn and the shared model cannot; below it the shared model has proved as good
-#: (README, "Choosing the defaults", the bicgs1.5 screen).
+#: (docs/choosing_the_defaults.md, the bicgs1.5 screen).
 AUTO_SCALE_RATIO = 1.5
 #: ... and only while the large scale's spread is below this many times the small
 #: scale's: above it the small scale's whole range is a fraction of the large one's, and
 #: the MultiTaskGP amplifies the small scale's shape by that factor. On the benchmark's
 #: negative-transfer problem (an unrelated small scale) it fitted ratios of 3.7-47 at 99
 #: of its 101 choices and its runs stalled (regret 1.55 on Branin); on the shifted
-#: problem, where it helped most, all 108 stayed below 2.73 (README, "Choosing the
-#: defaults"). Set from those benchmark problems; the held-out check is in the README.
+#: problem, where it helped most, all 108 stayed below 2.73 (docs/choosing_the_defaults.md).
+#: Set from those benchmark problems; the held-out check is there too.
 AUTO_MAX_SCALE_RATIO = 3.0
 
 #: Fidelity kernels the shared model can use.
@@ -235,7 +235,7 @@ def design_kernel(d: int, categorical_columns: Sequence[int]) -> MaternKernel:
     independent function, and the few large-scale runs cannot carry what one category
     taught to another. Here the one-hot columns get the prior BoTorch's ``SingleTaskGP``
     uses (``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))``, longer lengthscales as ``d``
-    grows); the numeric columns keep ``Gamma(3, 6)`` (README, "Choosing the defaults").
+    grows); the numeric columns keep ``Gamma(3, 6)`` (docs/choosing_the_defaults.md).
 
     Args:
         d: Number of design columns (without the fidelity).

@@ -98,7 +98,7 @@ GUARD_RATIO = 0.5
 SCALEUP_GUARD_RATIO = 1.0
 
 #: Default acquisition of LargeScaleOptimizer (and of the benchmark's scaleup_bo):
-#: qLogNEI beat LogEI on the benchmark's large stage (README, "Choosing the defaults").
+#: qLogNEI beat LogEI on the benchmark's large stage (docs/choosing_the_defaults.md).
 DEFAULT_LARGE_ACQ = "qNEI"
 #: Acquisition of ``LargeScaleOptimizer``'s last proposal: the posterior mean (exploit).
 DEFAULT_FINAL_ACQ = "PM"
@@ -175,8 +175,8 @@ class Engine:
         winsorize: Fit the models on the observed values with their bad tail clipped
             at ``Q3 + 1.5 IQR``, of all values and of the value's own scale (see
             :func:`~scaleup_bo.model.winsorize_targets`; the history keeps the observed
-            values). For objectives with diverging runs; off by default (README,
-            "Choosing the defaults": it helped digits and Rosenbrock and lost on
+            values). For objectives with diverging runs; off by default
+            (docs/choosing_the_defaults.md: it helped digits and Rosenbrock and lost on
             Forrester and the negative-transfer problem).
         impute_failures: Show the models each failed trial as the worst value observed
             at its scale (default ``True``), so a region where runs fail (invalid
@@ -190,7 +190,7 @@ class Engine:
             and noise per scale, used once ``MULTITASK_MIN_LARGE`` large-scale points
             exist. Its median regret was 30-70x lower on the benchmark's two mixed
             problems, whose large scale is the small one shifted, scaled and offset, and
-            higher on the continuous ones (README, "Choosing the defaults"). ``"auto"``:
+            higher on the continuous ones (docs/choosing_the_defaults.md). ``"auto"``:
             at every large-scale step, the MultiTaskGP when the evidence says the scales
             differ by a scale factor, else the shared model; a chosen MultiTaskGP gives
             way to a GP of the large-scale points alone when that predicts them better
@@ -210,8 +210,7 @@ class Engine:
             by it), its noise is then pinned at ``INTERPOLATION_NOISE`` (1e-9) so that
             it interpolates the runs (:func:`~scaleup_bo.model.interpolating`; the
             evidence is in :attr:`interpolation`; ``exploit_interpolate=False`` keeps
-            the refit as fitted). ``None``: the exploring model (README, "Choosing the
-            defaults").
+            the refit as fitted). ``None``: the exploring model (docs/choosing_the_defaults.md).
         exploit_interpolate: Pin the exploiting refit's noise at
             ``INTERPOLATION_NOISE`` when its data show no noise (default ``True``; see
             ``exploit_noise_floor``). Without a refit (``exploit_noise_floor=None``)
@@ -224,7 +223,7 @@ class Engine:
             gets a noise that smooths the large runs clustered around the optimum; their
             own GP interpolates them and locates the optimum finely. Needs
             ``exploit_interpolate`` and ``GUARD_MIN_LARGE`` observed large-scale runs;
-            see :meth:`_exploit_large_alone` (README, "Cost-aware benchmark").
+            see :meth:`_exploit_large_alone` (docs/choosing_the_defaults.md).
         warm_fits: Start each model fit from the hyperparameters its model reached for
             the last proposal (recorded with that trial), for at most
             ``WARM_FIT_MAX_ITERATIONS`` (50) L-BFGS iterations (default ``True``): a step
@@ -920,7 +919,7 @@ class Engine:
         pinned copy compared and rejected by :func:`~scaleup_bo.model.interpolating`)
         and this one's show none (pinned); else ``None``. :attr:`interpolation` then
         holds the GP's evidence, with the replaced refit's under ``"instead_of"``.
-        Screened on the shared model only (README, "Choosing the defaults"): a
+        Screened on the shared model only (docs/choosing_the_defaults.md): a
         ``MultiTaskGP``'s refit, with a noise per scale, is left as it is."""
         evidence = self.interpolation
         shows_noise = (
@@ -1728,9 +1727,9 @@ class LargeScaleOptimizer(_Facade):
         large_model: ``"auto"`` (default): from the fourth large-scale run on, a
             ``MultiTaskGP``, which learns a scale factor between the scales, when the
             evidence says the scales differ by one, else the shared model (the
-            benchmark's shifted problem 0.0058 against 0.40; README, "Choosing the
-            defaults"); ``"shared"``: always the shared model; ``"multitask"``: the
-            ``MultiTaskGP`` from the fourth run on. See :class:`Engine`.
+            benchmark's shifted problem 0.0058 against 0.40;
+            docs/choosing_the_defaults.md); ``"shared"``: always the shared model;
+            ``"multitask"``: the ``MultiTaskGP`` from the fourth run on. See :class:`Engine`.
         winsorize: Clip the bad tail of the values the model is fitted on (diverging
             runs); see :class:`Engine`.
         impute_failures: Show the model each failed trial at the worst value of its
