@@ -17,6 +17,7 @@ from scaleup_bo.exceptions import (
     InvalidPointError,
     ScaleUpBOError,
     SearchSpaceError,
+    SpaceExhaustedError,
     TooManyFailuresError,
 )
 from scaleup_bo.history import History, Trial
@@ -58,6 +59,7 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "SmallScaleOptimizer",
+    "SpaceExhaustedError",
     "TooManyFailuresError",
     "Trial",
     "plot_convergence",

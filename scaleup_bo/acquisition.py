@@ -56,7 +56,7 @@ from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from torch import Tensor
 
-from scaleup_bo.exceptions import AcquisitionError
+from scaleup_bo.exceptions import AcquisitionError, SpaceExhaustedError
 from scaleup_bo.model import LARGE_FIDELITY
 from scaleup_bo.space import SearchSpace
 
@@ -424,7 +424,8 @@ def build_acquisition(
 
 
 # ---------------------------------------------------------------------- optimization
-def _key(row: Tensor) -> tuple[float, ...]:
+def unit_key(row: Tensor) -> tuple[float, ...]:
+    """A unit-cube point as a hashable key (rounded, so float noise maps to one key)."""
     return tuple(round(float(v), 9) for v in row)
 
 
@@ -542,7 +543,7 @@ def propose(
     bounds = torch.zeros(2, d + 1, dtype=torch.float64)
     bounds[1] = 1.0
     fid = {d: float(target_fidelity)}
-    excluded = {_key(r) for r in exclude} if exclude is not None else set()
+    excluded = {unit_key(r) for r in exclude} if exclude is not None else set()
     options = {"seed": seed}
     n_comb = space.n_category_combinations
     one_shot = isinstance(acqf, OneShotAcquisitionFunction)
@@ -594,7 +595,7 @@ def propose(
         logger.debug("acquisition optimizer: %s", w.message)
     x = space.round_unit(X.reshape(-1, d + 1)[:1, :d])
     optimum = space.from_unit(x)[0]
-    if _key(x[0]) not in excluded:
+    if unit_key(x[0]) not in excluded:
         return optimum
     logger.info("acquisition optimum was already evaluated; choosing among fresh candidates")
     return _best_fresh_candidate(
@@ -627,6 +628,27 @@ def _onehot_patterns(space: SearchSpace, limit: int, seed: int) -> list[dict[int
     return patterns
 
 
+def fresh_points(space: SearchSpace, excluded: set[tuple[float, ...]]) -> list[list[Any]] | None:
+    """The points of a small discrete space (:meth:`SearchSpace.all_points`) whose
+    encodings (:func:`unit_key`) are not ``excluded``; ``None`` when the space is too large
+    to enumerate.
+
+    Raises:
+        SpaceExhaustedError: every point is excluded.
+    """
+    every = space.all_points()
+    if every is None:
+        return None
+    U = space.to_unit(every)
+    points = [p for i, p in enumerate(every) if unit_key(U[i]) not in excluded]
+    if not points:
+        raise SpaceExhaustedError(
+            f"every point of the search space ({len(every)} points) has been evaluated or "
+            "is pending at this scale."
+        )
+    return points
+
+
 def _best_fresh_candidate(
     acqf: AcquisitionFunction,
     space: SearchSpace,
@@ -645,13 +667,18 @@ def _best_fresh_candidate(
     U = space.to_unit(points)
     fresh: dict[tuple[float, ...], int] = {}  # first row of each distinct, unexcluded point
     for i in range(U.shape[0]):
-        key = _key(U[i])
+        key = unit_key(U[i])
         if key not in excluded:
             fresh.setdefault(key, i)
     if not fresh:
-        # Every candidate drawn was evaluated already (tiny discrete space): repeat the best.
-        logger.warning("no unevaluated candidate found; the space may be exhausted")
-        return points[0]
+        # Every candidate drawn was evaluated already: a small discrete space, which is
+        # searched whole (and may be exhausted).
+        points = fresh_points(space, excluded)
+        if points is None:  # too large to enumerate: the sample missed fresh points
+            logger.warning("no unevaluated candidate found; the space may be exhausted")
+            return space.sample(1, seed=seed + 2)[0]
+        U = space.to_unit(points)
+        fresh = {unit_key(U[i]): i for i in range(U.shape[0])}
     U = U[list(fresh.values())]
     X = torch.cat([U, torch.full((U.shape[0], 1), target_fidelity, dtype=U.dtype)], dim=-1)
     with torch.no_grad():

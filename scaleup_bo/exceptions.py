@@ -12,6 +12,7 @@ __all__ = [
     "InvalidPointError",
     "ScaleUpBOError",
     "SearchSpaceError",
+    "SpaceExhaustedError",
     "TooManyFailuresError",
 ]
 
@@ -34,6 +35,12 @@ class DataError(ScaleUpBOError, ValueError):
 
 class AcquisitionError(ScaleUpBOError, ValueError):
     """An acquisition function name or builder is unknown or unusable."""
+
+
+class SpaceExhaustedError(ScaleUpBOError, RuntimeError):
+    """Every point of a (small, discrete) search space has been evaluated, or is
+    pending, at the scale asked for: no fresh point is left to propose. The optimizers
+    end their run early when they meet it (with a warning)."""
 
 
 class TooManyFailuresError(ScaleUpBOError, RuntimeError):

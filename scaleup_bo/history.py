@@ -187,6 +187,8 @@ class History:
 
     def at(self, scale: str, *, ok_only: bool = False) -> list[Trial]:
         """Trials at one scale, in order (only successful ones with ``ok_only``)."""
+        if scale not in SCALES:
+            raise DataError(f"scale must be one of {SCALES}, got {scale!r}.")
         return [t for t in self.trials if t.scale == scale and (t.ok or not ok_only)]
 
     def best(self, scale: str) -> Trial | None:
@@ -450,7 +452,9 @@ def read_table(
             score = math.nan
         if not math.isfinite(score):
             raise DataError(
-                f"table row {i}: score {score_column!r} = {value!r} is not a finite number."
+                f"table row {i}: score {score_column!r} = {value!r} is not a finite number. "
+                "A table holds successful runs: leave a failed run's row out (a History, "
+                "failed trials included, can be passed as it is)."
             )
         scores.append(score)
     return points, scores
@@ -470,6 +474,11 @@ def _score_column(columns: list[str], names: list[str], given: str | None) -> st
     others = [c for c in columns if c not in names]
     if len(others) == 1:
         return others[0]
+    if not others:
+        raise DataError(
+            f"the table has no score column, only the parameter columns {columns}: add one "
+            f"(named {' or '.join(_SCORE_NAMES)}) or pass score_column=."
+        )
     raise DataError(f"cannot tell which column holds the score among {others}: pass score_column=.")
 
 

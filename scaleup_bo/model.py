@@ -62,6 +62,13 @@ __all__ = [
 
 logger = logging.getLogger("scaleup_bo")
 
+# torch warns once per process, from linear_operator's interpolation (the MultiTaskGP's
+# index kernel), that sparse invariant checks are "implicitly disabled": noise in a user's
+# output (the demo printed it) about a check the library's tensors never need.
+warnings.filterwarnings(
+    "ignore", message="Sparse invariant checks are implicitly disabled", category=UserWarning
+)
+
 #: Fidelity value of the large (target) scale.
 LARGE_FIDELITY = 1.0
 #: Default fidelity value of the small scale. With the default kernel, a small value of

@@ -43,11 +43,18 @@ from scaleup_bo.acquisition import (
     build_acquisition,
     check_options,
     exploits,
+    fresh_points,
     propose,
     resolve_acquisition,
+    unit_key,
 )
 from scaleup_bo.cost import Costs, cost_utility
-from scaleup_bo.exceptions import AcquisitionError, DataError, TooManyFailuresError
+from scaleup_bo.exceptions import (
+    AcquisitionError,
+    DataError,
+    SpaceExhaustedError,
+    TooManyFailuresError,
+)
 from scaleup_bo.history import SCALES, History, Journal, Trial, read_table
 from scaleup_bo.model import (
     AUTO_MAX_SCALE_RATIO as AUTO_MAX_SCALE_RATIO,  # re-exported: defined here until stop 21
@@ -72,7 +79,7 @@ from scaleup_bo.model import (
     multitask_evidence,
     winsorize_targets,
 )
-from scaleup_bo.parallel import evaluate_in_parallel, resolve_executor, thread_pool
+from scaleup_bo.parallel import evaluate_in_parallel, log_exhausted, resolve_executor, thread_pool
 from scaleup_bo.space import SearchSpace
 
 __all__ = ["Engine", "LargeScaleOptimizer", "ScaleUpOptimizer", "SmallScaleOptimizer"]
@@ -444,10 +451,18 @@ class Engine:
             raise DataError(f"seconds must be a finite number >= 0, got {seconds!r}.")
         value, problem = _as_finite_float(y)
         if error is None and problem is not None:
-            error = "no value reported" if y is None else problem
+            error = f"objective returned {problem}"
         # A point this engine proposed keeps the hyperparameters of the fits behind it.
         asked = self._take_pending(point, scale)
-        if asked is None:
+        elsewhere = [s for s in SCALES if s != scale and self._pending_index(point, s) is not None]
+        if asked is None and elsewhere:
+            logger.warning(
+                "told at the %s scale a point asked at the %s scale: %s. It is recorded at "
+                "the %s scale; the %s-scale ask stays pending (its cost committed) until "
+                "told or engine.cancel()led.",
+                scale, elsewhere[0], list(point), scale, elsewhere[0],
+            )  # fmt: skip
+        elif asked is None:
             waiting = [p for p, s in self._pending if s == scale]
             if waiting:
                 logger.warning(
@@ -485,6 +500,15 @@ class Engine:
         """Forget the pending point that ``point`` reports on (tolerating float
         rounding): the hyperparameters kept for it (``{}`` when none were), or ``None``
         when no such point is pending."""
+        i = self._pending_index(point, scale)
+        if i is None:
+            return None
+        del self._pending[i]
+        return self._pending_fits.pop(i) or {}
+
+    def _pending_index(self, point: Sequence[Any], scale: str) -> int | None:
+        """Index in :attr:`pending` of the point pending at ``scale`` that ``point``
+        reports on (the nearest within float rounding), or ``None``."""
         u = self.space.to_unit([point])[0]
         gaps = [
             (float((self.space.to_unit([p])[0] - u).abs().max()), i)
@@ -493,9 +517,7 @@ class Engine:
         ]
         if not gaps or min(gaps)[0] > 1e-4:  # in unit-cube coordinates
             return None
-        i = min(gaps)[1]
-        del self._pending[i]
-        return self._pending_fits.pop(i) or {}
+        return min(gaps)[1]
 
     def claim(self, params: Sequence[Any], scale: str = "large") -> list[Any]:
         """Mark a point chosen by the caller as pending (``ask`` does this for its own).
@@ -672,7 +694,11 @@ class Engine:
         for i, point in enumerate([*points, *([None] * n_asks)]):
             if point is None:
                 last = i == len(points) + n_asks - 1
-                point = self.ask(scale, acq_func=final_acq_func if last else None)
+                try:
+                    point = self.ask(scale, acq_func=final_acq_func if last else None)
+                except SpaceExhaustedError as exc:
+                    log_exhausted(exc, i - len(points), n_asks)
+                    break
             trial = self.evaluate(objective, point, scale)
             trials.append(trial)
             if callback is not None:
@@ -720,6 +746,7 @@ class Engine:
         _check_scale(scale)
         if acq_func is not None:
             resolve_acquisition(acq_func)
+        self._check_not_exhausted(scale)
         seed = self._step_seed(scale)
         n_ok = sum(t.ok for t in self.history)
         point = None
@@ -843,6 +870,8 @@ class Engine:
             model, train_X, train_Y = self._guard(model, train_X, train_Y, seed, imputed)
             if self.transfer.get("uses_small_scale") is False:
                 kind = "large_only"
+        if scale == "large" and not self.large_model_choice:
+            self.large_model_choice = {"model": kind}
         if exploit and self.exploit_noise_floor is not None:
             model = self._refit(kind, model, train_X, train_Y, seed)
             if scale == "large" and kind == "shared":
@@ -1120,7 +1149,28 @@ class Engine:
         for point in design:
             if tuple(self.space.to_unit([point])[0].tolist()) not in tried:
                 return point
-        return design[0]
+        # A small discrete space whose fresh points the design missed: the first of them.
+        tried_keys = {unit_key(u) for u in self.space.to_unit(self._tried(scale))}
+        fresh = fresh_points(self.space, tried_keys)
+        return design[0] if fresh is None else fresh[0]
+
+    def exhausted(self, scale: str) -> bool:
+        """Whether every point of a discrete space has been tried (evaluated, failed or
+        pending) at ``scale``, so :meth:`ask` has nothing left to propose there."""
+        size = self.space.n_points
+        tried = self._tried(scale)
+        if size is None or len(tried) < size:
+            return False
+        return len({unit_key(u) for u in self.space.to_unit(tried)}) >= size
+
+    def _check_not_exhausted(self, scale: str) -> None:
+        """Raise :class:`SpaceExhaustedError` when :meth:`exhausted`."""
+        if self.exhausted(scale):
+            size = self.space.n_points
+            raise SpaceExhaustedError(
+                f"every point of the search space ({size} points) has been evaluated, or is "
+                f"pending, at the {scale} scale: nothing is left to propose there."
+            )
 
     def _tried(self, scale: str) -> list[list[Any]]:
         done = [list(t.params) for t in self.history.at(scale)]
@@ -1648,6 +1698,12 @@ class SmallScaleOptimizer(_Facade):
         plan: list[_Step] = []
         if initial_points is not None:
             n_initial_points = 0  # given points replace the space-filling ones
+        if _is_table(initial_points) and initial_scores is not None:
+            raise DataError(
+                "initial_scores was given with a table as initial_points: the table's own "
+                "score column is used (score_column=). Give initial_scores with a list of "
+                "points, or put the scores in the table."
+            )
         if _is_table(initial_points):
             points, scores = read_table(initial_points, space, score_column=score_column)
             plan += _Step.known(points, scores, "small")
@@ -1813,14 +1869,20 @@ class LargeScaleOptimizer(_Facade):
         plan: list[_Step] = []
         if isinstance(small, SmallScaleOptimizer):
             if small.space != space:
-                raise DataError("small was run on a different search space.")
+                raise DataError(
+                    "small was run on another search space: "
+                    + _space_difference(small.space.describe(), space.describe())
+                )
             if small_fidelity is None:
                 small_fidelity = small.engine.small_fidelity
             plan += [_Step.of_trial(t) for t in small.history]
         elif isinstance(small, History):
             recorded = small.metadata.get("search_space")
             if recorded is not None and recorded != space.describe():
-                raise DataError("small is a History of a different search space.")
+                raise DataError(
+                    "small is a History of another search space: "
+                    + _space_difference(recorded, space.describe())
+                )
             if small_fidelity is None:
                 small_fidelity = small.metadata.get("small_fidelity")
             plan += [_Step.of_trial(t) for t in small]
@@ -2110,10 +2172,23 @@ class ScaleUpOptimizer(_Facade):
         The point is pending until :meth:`tell` (or ``engine.cancel``).
         """
         start = time.perf_counter()
-        step = self._next()
+        try:
+            step = self._next()
+        except SpaceExhaustedError as exc:
+            logger.warning("%s The run ends here.", exc)
+            self._reserve, self._finished = False, True
+            return None
         if step is not None:
             self.overhead.append(time.perf_counter() - start)
         return step
+
+    @property
+    def done(self) -> bool:
+        """Whether the run is over: :meth:`ask` has returned ``None`` with no run in
+        flight (budget spent, or a discrete space exhausted). While runs are in flight
+        ``ask()`` may return ``None`` only because nothing more can be committed until one
+        of them is told."""
+        return self._finished and not self.engine.pending
 
     def tell(
         self, params: Sequence[Any], y: Any, scale: str, *, seconds: float | None = None
@@ -2125,7 +2200,13 @@ class ScaleUpOptimizer(_Facade):
                 "costs are measured from wall times: pass seconds= (or give cost_small "
                 "and cost_large to the constructor)."
             )
-        return self.engine.tell(params, y, scale, seconds=0.0 if seconds is None else seconds)
+        trial = self.engine.tell(params, y, scale, seconds=0.0 if seconds is None else seconds)
+        if self.spent > self.budget * (1 + 1e-9):
+            logger.warning(
+                "the runs told so far cost %g %s, over the budget of %g.",
+                self.spent, self.costs.unit, self.budget,
+            )  # fmt: skip
+        return trial
 
     def _next(self) -> tuple[list[Any], str] | None:
         engine, history = self.engine, self.engine.history
@@ -2134,7 +2215,7 @@ class ScaleUpOptimizer(_Facade):
         n_large = len(history.at("large")) + sum(s == "large" for _, s in pending)
         committed = self._committed()
         reserve = self.cost("large") if self._reserve else 0.0  # nan while unmeasured
-        if n_small < engine.n_initial_points:
+        if n_small < engine.n_initial_points and not engine.exhausted("small"):
             # The initial design leaves the held-back large run's cost (when known).
             if self._fits("small", committed + (0.0 if math.isnan(reserve) else reserve), pending):
                 return engine.ask("small"), "small"
@@ -2148,10 +2229,21 @@ class ScaleUpOptimizer(_Facade):
             return None if pending else self._finish()
         if math.isnan(reserve):
             return None  # the first large-scale run is still being timed
+        if engine.exhausted("large"):
+            if self._reserve:
+                logger.warning(
+                    "every point of the search space has been run at large scale: the run "
+                    "ends with %g of the budget of %g %s spent.",
+                    self.spent, self.budget, self.costs.unit,
+                )  # fmt: skip
+                self._reserve = False
+            return None if pending else self._finish()
         affordable = {
             s: self.cost(s)
             for s in SCALES
-            if not math.isnan(self.cost(s)) and committed + self.cost(s) + reserve <= self.budget
+            if not math.isnan(self.cost(s))
+            and committed + self.cost(s) + reserve <= self.budget
+            and not engine.exhausted(s)
         }
         if affordable:
             return engine.ask_scale(
@@ -2248,6 +2340,30 @@ def _seeded(seed: int) -> Iterator[None]:
         yield
 
 
+def _space_difference(small: list[dict[str, Any]], large: list[dict[str, Any]]) -> str:
+    """The first difference between two :meth:`SearchSpace.describe` lists, in words
+    (the large stage runs on the small stage's space: the shared model needs one)."""
+
+    def words(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in d.items() if k != "name")
+
+    for i, (a, b) in enumerate(zip(small, large, strict=False)):
+        if a == b:
+            continue
+        if a.get("name") == b.get("name"):
+            what = f"dimension {i} ({a.get('name')!r}) is {words(a)} in small, {words(b)} here"
+        else:
+            what = (
+                f"dimension {i} is {a.get('name')!r} ({words(a)}) in small, "
+                f"{b.get('name')!r} ({words(b)}) here"
+            )
+        return f"{what}. The large stage needs the small stage's search space."
+    return (
+        f"small has {len(small)} dimensions, this search space {len(large)}. The large "
+        "stage needs the small stage's search space."
+    )
+
+
 def _is_table(source: Any) -> bool:
     """A DataFrame, a file path, or a list of dict records (not a list of points)."""
     if isinstance(source, (str, os.PathLike)):
@@ -2335,18 +2451,20 @@ def _describe(exc: BaseException) -> str:
 
 
 def _as_finite_float(y: Any) -> tuple[float | None, str | None]:
-    """``(value, None)`` for a finite real scalar, else ``(None, reason)``."""
+    """``(value, None)`` for a finite real scalar, else ``(None, what y is)``."""
+    if y is None:
+        return None, "None (no value)"
     if isinstance(y, Tensor):
         y = y.detach().cpu().numpy()
     if isinstance(y, np.ndarray):
         if y.size != 1:
-            return None, f"objective returned an array of shape {y.shape}, not a scalar"
+            return None, f"an array of shape {y.shape}, not a scalar"
         y = y.reshape(()).item()
     if isinstance(y, (bool, np.bool_)) or not isinstance(y, numbers.Real):
-        return None, f"objective returned {y!r}, not a real number"
+        return None, f"{y!r}, not a real number"
     value = float(y)
     if not math.isfinite(value):
-        return None, f"objective returned {value}"
+        return None, f"{value}"
     return value, None
 
 
@@ -2377,8 +2495,12 @@ def _check_table(
         raise DataError(f"{x_name} has {len(rows)} rows but {y_name} has {len(y)} values.")
     values = []
     for i, v in enumerate(y):
-        value, problem = _as_finite_float(v)
+        value, _ = _as_finite_float(v)
         if value is None:
-            raise DataError(f"{y_name}[{i}] = {v!r} is not a finite number ({problem}).")
+            raise DataError(
+                f"{y_name}[{i}] = {v!r} is not a finite number. Results given as a table are "
+                "successful runs: leave a failed run's row out (or tell it with "
+                "engine.tell, which records it as a failed trial)."
+            )
         values.append(value)
     return rows, values

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from scaleup_bo.acquisition import resolve_acquisition
-from scaleup_bo.exceptions import DataError
+from scaleup_bo.exceptions import DataError, SpaceExhaustedError
 
 __all__ = [
     "check_transferable",
@@ -32,6 +32,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger("scaleup_bo")
+
+
+def log_exhausted(exc: SpaceExhaustedError, made: int, planned: int) -> None:
+    """Say that a run of ``planned`` proposals stops after ``made`` of them because the
+    space is exhausted (what :meth:`Engine.run` and :func:`evaluate_in_parallel` do
+    rather than propose a point again)."""
+    logger.warning("%s Stopping after %d of %d proposals.", exc, made, planned)
 
 
 def resolve_executor(executor: Any) -> cf.Executor | None:
@@ -163,7 +170,12 @@ def evaluate_in_parallel(
                     at = scale
                     if point is None:
                         last = final_acq_func if not todo else None
-                        params = engine.ask(scale, acq_func=last)
+                        try:
+                            params = engine.ask(scale, acq_func=last)
+                        except SpaceExhaustedError as exc:
+                            log_exhausted(exc, n_asks - len(todo) - 1, n_asks)
+                            todo = [p for p in todo if p is not None]
+                            continue
                     else:
                         params = engine.claim(point, scale)
                 else:

@@ -216,6 +216,12 @@ def cost_convergence_data(optimizer: Any) -> dict[str, np.ndarray]:
         its value (NaN if it failed); ``best_large``: best large-scale value so far
         (NaN before the first successful large-scale trial).
     """
+    if not hasattr(optimizer, "costs"):
+        raise TypeError(
+            "the cost plots need a ScaleUpOptimizer (its costs per scale), got a "
+            f"{type(optimizer).__name__}; for other optimizers or a History use "
+            "plot_convergence."
+        )
     history, costs = _history(optimizer), optimizer.costs
     values = np.array([t.value if t.ok else np.nan for t in history], dtype=float)
     scales = np.array([t.scale for t in history], dtype=object)
@@ -518,7 +524,9 @@ def plot_slices(optimizer: Any, axes: Any = None, *, scale: str = "large") -> An
     if axes is None:
         import matplotlib.pyplot as plt
 
-        _, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False, sharey=True)
+        _, axes = plt.subplots(
+            1, n, figsize=(3.2 * n, 3), squeeze=False, layout="constrained", sharey=True
+        )
         axes = axes[0]
     _slice_reference(engine, scale)  # its error first, as a single slice's
     fitted = _slice_model(engine, scale)  # one model choice for every panel
@@ -556,7 +564,9 @@ def plot_evaluations(obj: Any, axes: Any = None, *, bins: int = 12) -> Any:
     if axes is None:
         import matplotlib.pyplot as plt
 
-        _, axes = plt.subplots(1, space.n_dims, figsize=(3.2 * space.n_dims, 3), squeeze=False)
+        _, axes = plt.subplots(
+            1, space.n_dims, figsize=(3.2 * space.n_dims, 3), squeeze=False, layout="constrained"
+        )
         axes = axes[0]
     for i, (ax, dim) in enumerate(zip(axes, space.dimensions, strict=True)):
         data = evaluations_data(obj, i)

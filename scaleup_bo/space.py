@@ -16,6 +16,7 @@ inside the bounds.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,9 @@ from torch import Tensor
 from torch.quasirandom import SobolEngine
 
 from scaleup_bo.exceptions import InvalidPointError, SearchSpaceError
+
+#: Largest discrete space :meth:`SearchSpace.all_points` enumerates.
+ENUMERATION_LIMIT = 100_000
 
 __all__ = ["SearchSpace"]
 
@@ -206,6 +210,30 @@ class SearchSpace:
     def is_continuous(self) -> bool:
         """True when every dimension is a ``Real``."""
         return all(isinstance(d, Real) for d in self._dims)
+
+    @property
+    def n_points(self) -> int | None:
+        """Number of distinct points of a space without ``Real`` dimensions (``None``
+        with one)."""
+        if any(isinstance(d, Real) for d in self._dims):
+            return None
+        return math.prod(
+            len(d.categories) if isinstance(d, Categorical) else int(d.high) - int(d.low) + 1
+            for d in self._dims
+        )
+
+    def all_points(self, limit: int = ENUMERATION_LIMIT) -> list[list[Any]] | None:
+        """Every point of a space without ``Real`` dimensions, when there are at most
+        ``limit`` of them (in canonical Python values, as :meth:`validate` returns them);
+        else ``None``. What tells a small discrete space that is exhausted from one whose
+        fresh points a random sample missed."""
+        if self.n_points is None or self.n_points > limit:
+            return None
+        values = [
+            list(d.categories) if isinstance(d, Categorical) else range(int(d.low), int(d.high) + 1)
+            for d in self._dims
+        ]
+        return [self.validate(list(p)) for p in itertools.product(*values)]
 
     # ------------------------------------------------------------------ validation
     def validate(self, point: Any) -> list[Any]:

@@ -296,3 +296,25 @@ def test_hyperparameters_of_a_trial_round_trip_and_are_omitted_when_absent(tmp_p
     with pytest.raises(DataError, match="hyperparameters"):
         Trial.from_dict({"number": 0, "params": [1], "scale": "small", "value": 1.0,
                          "hyperparameters": {"shared": {"raw_noise": [float("nan")]}}})  # fmt: skip
+
+
+def test_at_refuses_an_unknown_scale():
+    history = History()
+    history.add([0.5], 1.0, "small")
+    assert len(history.at("small")) == 1
+    with pytest.raises(DataError, match="'Small'"):
+        history.at("Small")
+    with pytest.raises(DataError, match="'medium'"):
+        history.best("medium")
+
+
+def test_a_table_without_a_score_column_says_so():
+    from scaleup_bo.history import read_table
+    from scaleup_bo.space import SearchSpace
+
+    space = SearchSpace([(0.0, 1.0)])
+    name = space.names[0]
+    with pytest.raises(DataError, match="no score column"):
+        read_table([{name: 0.5}], space)
+    with pytest.raises(DataError, match=r"row 1.*failed"):
+        read_table([{name: 0.5, "value": 1.0}, {name: 0.6, "value": float("nan")}], space)

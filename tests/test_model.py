@@ -518,3 +518,21 @@ def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeyp
     assert model is fitted and evidence["model"] == "fitted"
     assert "positive definite" in evidence["error"]
     assert "noise pinned" in caplog.text
+
+
+def test_a_multitask_fit_prints_no_torch_sparse_warning():
+    # torch warns once per process, from linear_operator's interpolation, that sparse
+    # invariant checks are "implicitly disabled": noise in a user's output (the demo's).
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from scaleup_bo.model import fit_model; "
+        "X = torch.tensor([[0.1, 0.5], [0.5, 0.5], [0.9, 0.5], [0.2, 1.0], [0.6, 1.0], "
+        "[0.8, 1.0]], dtype=torch.float64); "
+        "Y = torch.tensor([[0.1], [0.4], [0.2], [1.0], [1.9], [1.2]], dtype=torch.float64); "
+        "fit_model(X, Y, seed=0, multitask=True).posterior(X).mean"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Sparse invariant checks" not in run.stderr

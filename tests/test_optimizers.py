@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -705,7 +706,7 @@ def test_small_history_brings_its_fidelity_and_must_match_the_space(small_run, m
         history.add(t.params, t.value, t.scale, status=t.status, error=t.error)
     large = LargeScaleOptimizer(mixed_toy_large, mixed_space, small=history, n_steps=0)
     assert large.engine.small_fidelity == 0.25
-    with pytest.raises(DataError, match="different search space"):
+    with pytest.raises(DataError, match="another search space"):
         LargeScaleOptimizer(mixed_toy_large, [(0.0, 1.0)], small=history, n_steps=0)
 
 
@@ -940,7 +941,8 @@ def test_auto_large_model_chooses_the_multitask_gp_for_a_scaled_large_scale():
 
     engine = _auto_engine(lambda x: 2 * math.sin(6 * x) + 1, [0.2, 0.5])
     assert not isinstance(engine._model_for("large", 0)[0], MultiTaskGP)
-    assert engine.large_model_choice == {}  # fewer than MULTITASK_MIN_LARGE large points
+    # fewer than MULTITASK_MIN_LARGE large points: the shared model, no evidence compared
+    assert engine.large_model_choice == {"model": "shared"}
     engine.tell([0.9], 2 * math.sin(5.4) + 1, "large")
     assert isinstance(engine._model_for("large", 0)[0], MultiTaskGP)
     choice = engine.large_model_choice
@@ -1315,3 +1317,88 @@ def test_exploit_large_alone_defaults_and_pass_through():
             None, None, [(0.0, 1.0)], budget=20, cost_small=1, cost_large=5, **kwargs
         )
         assert opt.engine.exploit_large_alone is expected
+
+
+# ---------------------------------------------------------------- a new user's review (26th)
+def test_initial_scores_next_to_a_table_is_refused():
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame({"x": [0.1, 0.5, 0.9], "score": [1.0, 2.0, 3.0]})
+    with pytest.raises(DataError, match=r"initial_scores.*table"):
+        SmallScaleOptimizer(
+            lambda p: 0.0, [Real(0.0, 1.0, name="x")], n_steps=0,
+            initial_points=table, initial_scores=[100.0, 200.0, 300.0],
+        )  # fmt: skip
+
+
+def test_telling_a_point_at_another_scale_than_asked_says_so(caplog):
+    engine = Engine([Real(0.0, 1.0)], n_initial_points=2, random_state=0)
+    point = engine.ask("small")
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        engine.tell(point, 0.3, "large")
+    assert "asked at the small scale" in caplog.text
+    assert engine.pending == [(point, "small")]
+    assert engine.history[0].scale == "large"
+
+
+def test_an_objective_returning_none_is_named_in_the_failure():
+    engine = Engine([Real(0.0, 1.0)], random_state=0)
+    trial = engine.tell([0.5], None, "small")
+    assert trial.error == "objective returned None (no value)"
+
+
+def test_non_finite_warm_start_values_are_the_callers_data():
+    with pytest.raises(DataError) as info:
+        LargeScaleOptimizer(
+            lambda p: 0.0, [Real(0.0, 1.0)], X_iters_small=[[0.1], [0.2]],
+            Y_iters_small=[1.0, math.nan], n_steps=0,
+        )  # fmt: skip
+    message = str(info.value)
+    assert "Y_iters_small[1]" in message and "objective returned" not in message
+    assert "failed" in message  # says what to do with a failed run's row
+
+
+def test_small_history_of_another_space_names_the_difference(tmp_path):
+    small = SmallScaleOptimizer(
+        lambda p: p[0], [Real(0.0, 1.0, name="lr")], n_steps=0, n_initial_points=2,
+        random_state=0,
+    )  # fmt: skip
+    with pytest.raises(DataError, match=r"'lr'.*high 1\.0.*high 0\.5"):
+        LargeScaleOptimizer(
+            lambda p: p[0], [Real(0.0, 0.5, name="lr")], small=small.history, n_steps=0
+        )
+    with pytest.raises(DataError, match=r"'lr'.*high 1\.0.*high 0\.5"):
+        LargeScaleOptimizer(lambda p: p[0], [Real(0.0, 0.5, name="lr")], small=small, n_steps=0)
+
+
+@pytest.mark.parametrize("mode", ["shared", "multitask"])
+def test_large_model_choice_names_the_model_in_every_mode(mode):
+    large = LargeScaleOptimizer(
+        lambda p: (p[0] - 0.6) ** 2, [Real(0.0, 1.0)],
+        X_iters_small=[[0.1], [0.3], [0.5], [0.7], [0.9]],
+        Y_iters_small=[0.16, 0.04, 0.0, 0.04, 0.16], n_steps=3, random_state=0,
+        large_model=mode, transfer_guard=False,
+    )  # fmt: skip
+    assert large.engine.large_model_choice["model"] == mode
+
+
+def test_an_exhausted_discrete_space_ends_the_run_without_repeats(caplog):
+    from scaleup_bo import SpaceExhaustedError
+
+    space = [Categorical(["a", "b", "c"])]
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        large = LargeScaleOptimizer(
+            lambda p: {"a": 1.0, "b": 0.5, "c": 2.0}[p[0]], space,
+            X_iters_small=[["a"], ["b"]], Y_iters_small=[1.0, 0.5], n_steps=4, random_state=0,
+        )  # fmt: skip
+    assert sorted(p[0] for p in large.X_iters) == ["a", "b", "c"]
+    assert "every point of the search space" in caplog.text
+    assert large.best_params == ["b"]
+    with pytest.raises(SpaceExhaustedError, match="large scale"):
+        large.engine.ask("large")
+    assert large.engine.ask("small") in (["c"],)  # the small scale still has a fresh point
+    engine = Engine([Integer(1, 3)], n_initial_points=1, random_state=0)
+    for _ in range(3):
+        engine.tell(engine.ask("small"), 1.0, "small")
+    assert sorted(t.params[0] for t in engine.history) == [1, 2, 3]  # the design, too
+    with pytest.raises(SpaceExhaustedError, match="3 points"):
+        engine.ask("small")

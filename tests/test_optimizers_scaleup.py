@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -405,3 +406,47 @@ def test_the_only_large_run_of_a_tight_budget_is_the_small_winner():
         opt.tell(params, f(params), scale, seconds=30.0 if scale == "small" else 60.0)
     assert [t.scale for t in opt.history] == ["small"] * 3 + ["large"]
     assert opt.history.at("large")[0].params == opt.history.best("small").params
+
+
+def test_telling_runs_beyond_the_budget_warns(caplog):
+    opt = ScaleUpOptimizer(None, None, [(0.0, 1.0)], budget=12.0, cost_small=1.0, cost_large=10.0)
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        opt.tell([0.1], 1.0, "small")
+        opt.tell([0.2], 1.0, "large")
+        assert "over the budget" not in caplog.text
+        opt.tell([0.3], 1.0, "large")
+    assert "over the budget" in caplog.text and opt.spent == 21.0
+
+
+def test_ask_says_in_its_docs_what_none_means_with_runs_in_flight():
+    opt = ScaleUpOptimizer(None, None, [(0.0, 1.0)], budget=3.0)  # measured costs
+    first = opt.ask()
+    assert first is not None and opt.ask() is None  # the first run's cost is unknown
+    assert opt.done is False  # not over: a run is in flight
+    params, scale = first
+    opt.tell(params, 1.0, scale, seconds=0.5)
+    assert opt.ask() is not None
+
+
+def test_an_exhausted_discrete_space_ends_a_cost_aware_run(caplog):
+    values = {"a": 1.0, "b": 0.5, "c": 2.0}
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        opt = ScaleUpOptimizer(
+            lambda p: values[p[0]], lambda p: values[p[0]] + 0.1, [Categorical(["a", "b", "c"])],
+            budget=200.0, cost_small=1.0, cost_large=10.0, n_initial_points=2, random_state=0,
+        )  # fmt: skip
+    large = [t.params[0] for t in opt.engine.history.at("large")]
+    small = [t.params[0] for t in opt.engine.history.at("small")]
+    assert len(set(large)) == len(large) and len(set(small)) == len(small)
+    assert opt.done and opt.spent < 200.0 and opt.best_params == ["b"]
+    assert sorted(large) == ["a", "b", "c"]  # it ends once the large scale is done
+    assert "has been run at large scale" in caplog.text
+
+
+def test_a_space_smaller_than_the_initial_design_still_gets_large_runs():
+    values = {"a": 1.0, "b": 0.5, "c": 2.0}
+    opt = ScaleUpOptimizer(
+        lambda p: values[p[0]], lambda p: values[p[0]] + 0.1, [Categorical(["a", "b", "c"])],
+        budget=40.0, cost_small=1.0, cost_large=10.0, n_initial_points=5, random_state=0,
+    )  # fmt: skip
+    assert len(opt.engine.history.at("small")) == 3 and opt.best_params == ["b"]

@@ -237,3 +237,13 @@ def test_an_uncaught_error_waits_for_the_running_evaluations_of_the_run_s_own_th
     with pytest.raises(ValueError, match="bad configuration"):
         engine.run(f, "small", [[0.9], [0.1]], n_parallel=2)
     assert finished.is_set()
+
+
+def test_an_exhausted_discrete_space_ends_a_parallel_run():
+    values = {"a": 1.0, "b": 0.5, "c": 2.0, "d": 3.0}
+    large = LargeScaleOptimizer(
+        lambda p: values[p[0]], [Categorical(list(values))],
+        X_iters_small=[["a"], ["b"]], Y_iters_small=[1.0, 0.5], n_steps=6, n_parallel=2,
+        random_state=0,
+    )  # fmt: skip
+    assert sorted(p[0] for p in large.X_iters) == ["a", "b", "c", "d"]

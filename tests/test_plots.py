@@ -260,3 +260,30 @@ def test_cost_convergence_data_and_plot():
     labels = ax.get_legend_handles_labels()[1]
     assert "small-scale run (2)" in labels and "large-scale run (3)" in labels
     plt.close("all")
+
+
+def test_cost_plot_explains_a_wrong_optimizer():
+    from scaleup_bo import plot_cost_convergence
+
+    small = SmallScaleOptimizer(lambda p: p[0], [(0.0, 1.0)], n_steps=0, n_initial_points=2)
+    with pytest.raises(TypeError, match="ScaleUpOptimizer"):
+        plot_cost_convergence(small)
+    with pytest.raises(TypeError, match="ScaleUpOptimizer"):
+        plot_cost_convergence(small.history)
+
+
+def test_panel_plots_keep_their_labels_inside_the_figure(fitted_engine, tmp_path):
+    from scaleup_bo.plots import plot_evaluations, plot_slices
+
+    for plot in (plot_slices, plot_evaluations):
+        axes = plot(fitted_engine)
+        fig = axes[0].figure
+        try:
+            fig.savefig(tmp_path / "panels.png")  # lays the figure out as a user saves it
+            renderer = fig.canvas.get_renderer()
+            box = fig.bbox
+            for ax in axes:
+                label = ax.xaxis.label.get_window_extent(renderer)
+                assert box.y0 <= label.y0 and label.y1 <= box.y1, plot.__name__
+        finally:
+            plt.close("all")

@@ -219,3 +219,14 @@ def test_tuple_categories_survive_the_space_description():
 
     rebuilt = SearchSpace.from_description(json.loads(json.dumps(space.describe())))
     assert rebuilt == space and rebuilt.dimensions[0].categories == ((64,), (64, 64))
+
+
+def test_all_points_enumerates_a_small_discrete_space_only():
+    space = SearchSpace(
+        [Integer(1, 3), Categorical(["a", "b"]), Integer(1, 100, prior="log-uniform")]
+    )
+    points = space.all_points()
+    assert len(points) == 3 * 2 * 100 and len({tuple(p) for p in points}) == 600
+    assert all(space.contains(p) for p in points)
+    assert space.all_points(limit=599) is None
+    assert SearchSpace([Real(0.0, 1.0), Integer(1, 3)]).all_points() is None

@@ -45,7 +45,7 @@ from botorch.optim import optimize_acqf
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from two_stage import stored_stages
 
-from scaleup_bo.acquisition import _key, propose
+from scaleup_bo.acquisition import propose, unit_key
 from scaleup_bo.benchmarks.baselines import _best_small, _engine_loop
 from scaleup_bo.model import fit_model
 from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ, Engine, _loo_error
@@ -92,18 +92,18 @@ def box_argmax(acqf, engine: Engine, half: float, seed: int):
             lo[c] = max(0.0, float(centre[c]) - half)
             hi[c] = min(1.0, float(centre[c]) + half)
     bounds = torch.stack([lo, hi])
-    excluded = {_key(r) for r in space.to_unit([t.params for t in engine.history.at("large")])}
+    excluded = {unit_key(r) for r in space.to_unit([t.params for t in engine.history.at("large")])}
     torch.manual_seed(seed)
     X, _ = optimize_acqf(acqf, bounds, q=1, num_restarts=10, raw_samples=512, fixed_features=fixed)
     x = space.round_unit(X.reshape(-1, d + 1)[:1, :d])
-    if _key(x[0]) not in excluded:
+    if unit_key(x[0]) not in excluded:
         return space.from_unit(x)[0]
     # Rounded onto an evaluated point: the best fresh one among random points of the box.
     U = lo[:d] + (hi[:d] - lo[:d]) * torch.rand(4096, d, dtype=torch.float64)
     for c in onehot:
         U[:, c] = centre[c]
     U = space.round_unit(U)
-    keep = [i for i in range(U.shape[0]) if _key(U[i]) not in excluded]
+    keep = [i for i in range(U.shape[0]) if unit_key(U[i]) not in excluded]
     U = U[keep]
     with torch.no_grad():
         scores = acqf(torch.cat([U, torch.ones(U.shape[0], 1, dtype=U.dtype)], -1).unsqueeze(-2))
