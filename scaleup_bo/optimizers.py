@@ -2027,6 +2027,8 @@ class ScaleUpOptimizer(_Facade):
             best posterior mean of those evaluated at large scale.
         costs: The :class:`~scaleup_bo.cost.Costs` (given or measured).
         overhead: Seconds the optimizer spent choosing each run.
+        done: Whether the run is over (budget spent, or a discrete space exhausted, and
+            no run in flight).
 
     Example:
         >>> opt = ScaleUpOptimizer(lambda p: (p[0] - 0.3) ** 2, lambda p: (p[0] - 0.5) ** 2,
