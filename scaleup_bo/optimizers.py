@@ -522,11 +522,23 @@ class Engine:
     def claim(self, params: Sequence[Any], scale: str = "large") -> list[Any]:
         """Mark a point chosen by the caller as pending (``ask`` does this for its own).
 
+        A point already pending or evaluated at ``scale`` is claimed again (a replicate
+        of a noisy run), with a warning: each claim stays pending until its own
+        :meth:`tell` (or :meth:`cancel`).
+
         Returns:
             The validated point.
         """
         _check_scale(scale)
         point = self.space.validate(params)
+        if self._pending_index(point, scale) is not None:
+            logger.warning(
+                "claimed %s again while it is pending at the %s scale: it stays pending until "
+                "told once per claim (or engine.cancel()led).",
+                point, scale,
+            )  # fmt: skip
+        elif any(tuple(t.params) == tuple(point) for t in self.history.at(scale)):
+            logger.warning("claimed %s, already evaluated at the %s scale, again.", point, scale)
         self._add_pending(point, scale)
         return point
 

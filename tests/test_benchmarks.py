@@ -346,3 +346,38 @@ def test_benchmark_scaleup_bo_method_is_what_large_scale_optimizer_runs():
         Y_iters_small=Y, n_steps=3, random_state=7,
     )  # fmt: skip
     assert stage.values == list(opt.Y_iters)
+
+
+def _save_rows(path: str, problem: str, n: int) -> None:
+    from scaleup_bo.benchmarks.runner import save
+
+    for seed in range(n):
+        data = {
+            "config": {"n_large": 3, "problems": [problem], "methods": ["random"], "seeds": [seed]},
+            "results": {problem: {"random": {str(seed): {"values": [1.0], "overhead": []}}}},
+            "small": {problem: {str(seed): {"X": [], "Y": []}}},
+        }
+        save(data, path)
+
+
+def test_two_processes_sharing_a_results_file_keep_each_others_rows(tmp_path):
+    # The README says a long run can be split over processes writing one --out file:
+    # each save merges with what is on disk, under a lock, so no process's rows are lost.
+    import multiprocessing
+
+    from scaleup_bo.benchmarks.runner import load
+
+    path = str(tmp_path / "split.json")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_save_rows, args=(path, p, 15)) for p in ("forrester", "currin")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    data = load(path)
+    for problem in ("forrester", "currin"):
+        assert sorted(data["results"][problem]["random"], key=int) == [str(s) for s in range(15)]
+        assert len(data["small"][problem]) == 15
+    assert sorted(data["config"]["problems"]) == ["currin", "forrester"]
+    assert data["config"]["seeds"] == list(range(15))

@@ -42,9 +42,8 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
         if o.output_type == "error"
     ]
     assert not errors
-    written = {
-        "01_quickstart": ["quickstart_history.json"],
-        "04_parallel_with_dask": ["parallel_1.jsonl", "parallel_2.jsonl"],
-        "05_cost_aware_scale_up": ["scaleup_journal.jsonl"],
-    }.get(path.stem, [])
+    # What a notebook saves on purpose, and nothing else: a journal left in the working
+    # directory would resume the finished runs the next time the notebook runs.
+    written = {"01_quickstart": ["quickstart_history.json"]}.get(path.stem, [])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".json", ".jsonl")) == written
     assert all((tmp_path / name).stat().st_size > 0 for name in written)

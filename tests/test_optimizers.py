@@ -1402,3 +1402,20 @@ def test_an_exhausted_discrete_space_ends_the_run_without_repeats(caplog):
     assert sorted(t.params[0] for t in engine.history) == [1, 2, 3]  # the design, too
     with pytest.raises(SpaceExhaustedError, match="3 points"):
         engine.ask("small")
+
+
+def test_claiming_a_pending_or_evaluated_point_again_warns(caplog):
+    engine = Engine([Real(0.0, 1.0)], random_state=0)
+    engine.claim([0.5], "large")
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        engine.claim([0.5], "large")
+    assert "again while it is pending" in caplog.text
+    engine.tell([0.5], 1.0, "large")
+    engine.tell([0.5], 1.1, "large")  # one tell per claim
+    assert engine.pending == []
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        engine.claim([0.5], "small")
+        assert caplog.text == ""  # another scale
+        engine.claim([0.5], "large")
+    assert "already evaluated at the large scale" in caplog.text

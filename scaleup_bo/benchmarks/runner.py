@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -314,8 +316,50 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def save(data: dict[str, Any], path: str | Path) -> None:
-    """Write the results as JSON (atomically: write, then rename)."""
+    """Write the results as JSON, merged with what the file holds by then, so processes
+    that share one results file (a long run split over processes) keep each other's rows:
+    under an exclusive lock on ``<path>.lock``, the file is read again, ``data``'s rows
+    are laid over it (:func:`_merged`), and the result is written atomically (write,
+    then rename)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    tmp.replace(path)
+    with _locked(path.with_name(path.name + ".lock")):
+        merged = _merged(load(path), data) if path.exists() else data
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(merged, indent=1, default=float))
+        tmp.replace(path)
+
+
+#: The ``config`` lists that grow as runs are added (kept in order of first appearance).
+_GROWING = ("problems", "methods", "seeds")
+
+
+def _merged(stored: dict[str, Any], new: dict[str, Any], key: str = "") -> dict[str, Any]:
+    """``new`` laid over ``stored``: nested dicts are merged key by key (so every
+    problem/method/seed row of either is kept, ``new``'s where both hold one), the
+    ``config`` lists of :data:`_GROWING` are united, and anything else is ``new``'s."""
+    out = dict(stored)
+    for k, v in new.items():
+        old = stored.get(k)
+        if isinstance(v, dict) and isinstance(old, dict):
+            out[k] = _merged(old, v, k)
+        elif key == "config" and k in _GROWING and isinstance(old, list):
+            out[k] = _union(old, v)
+        else:
+            out[k] = v
+    return out
+
+
+@contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock`` (none where ``fcntl`` is missing: Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the Linux machines we run on
+        yield
+        return
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
