@@ -3,11 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
+
+
+def _count(minimum: int) -> Any:
+    """An argparse ``type``: an integer at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _cost(text: str) -> float:
+    """An argparse ``type``: a positive finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _fail(why: str) -> int:
+    print(f"scaleup-bo benchmark: error: {why}", file=sys.stderr)
+    return 2
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -51,6 +84,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     from scaleup_bo.benchmarks.runner import format_tables, plot_regret, run_benchmark
 
+    for flag in ("out", "plot"):
+        path = getattr(args, flag)
+        if path and not Path(path).resolve().parent.is_dir():
+            return _fail(f"--{flag} {path}: its folder does not exist")
     if args.cost_aware:
         return _cost_benchmark(args)
     if args.report:
@@ -58,16 +95,19 @@ def _benchmark(args: argparse.Namespace) -> int:
         if data is None:
             return 2
     else:
-        data = run_benchmark(
-            args.problems,
-            args.methods,
-            range(args.seeds),
-            n_small_initial=args.small_initial,
-            n_small_steps=args.small_steps,
-            n_large=args.large,
-            progress=not args.quiet,
-            checkpoint=args.out,
-        )
+        try:
+            data = run_benchmark(
+                args.problems,
+                args.methods,
+                range(args.seeds),
+                n_small_initial=args.small_initial,
+                n_small_steps=args.small_steps,
+                n_large=args.large,
+                progress=not args.quiet,
+                checkpoint=args.out,
+            )
+        except ValueError as exc:  # a results file of another protocol or version
+            return _fail(str(exc))
     print(format_tables(data))
     if args.out and not args.report:
         print("wrote", args.out)  # run_benchmark saved it after every run
@@ -85,22 +125,25 @@ def _cost_benchmark(args: argparse.Namespace) -> int:
         if data is None:
             return 2
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            stages = args.stages or (
-                f"{args.out}.stages.json" if args.out else f"{tmp}/stages.json"
-            )
-            data = run_cost_benchmark(
-                args.problems,
-                range(args.seeds),
-                stages=stages,
-                cost_small=args.cost_small,
-                cost_large=args.cost_large,
-                n_small_initial=args.small_initial,
-                n_small_steps=args.small_steps,
-                n_large=args.large,
-                checkpoint=args.out,
-                progress=not args.quiet,
-            )
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                stages = args.stages or (
+                    f"{args.out}.stages.json" if args.out else f"{tmp}/stages.json"
+                )
+                data = run_cost_benchmark(
+                    args.problems,
+                    range(args.seeds),
+                    stages=stages,
+                    cost_small=args.cost_small,
+                    cost_large=args.cost_large,
+                    n_small_initial=args.small_initial,
+                    n_small_steps=args.small_steps,
+                    n_large=args.large,
+                    checkpoint=args.out,
+                    progress=not args.quiet,
+                )
+        except ValueError as exc:  # a results file of another protocol or version
+            return _fail(str(exc))
     print(format_cost_tables(data))
     if args.out and not args.report:
         print("wrote", args.out)
@@ -154,10 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="tune a small CNN on digits, then the large one")
     demo.add_argument("--out", default="scaleup_bo_demo", help="output folder")
     demo.add_argument(
-        "--small-steps", type=int, help="model-guided small-scale runs (default 20; tiny: 1)"
+        "--small-steps", type=_count(0), help="model-guided small-scale runs (default 20; tiny: 1)"
     )
     demo.add_argument(
-        "--large-steps", type=int, help="model-guided large-scale runs (default 10; tiny: 1)"
+        "--large-steps", type=_count(0), help="model-guided large-scale runs (default 10; tiny: 1)"
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(
@@ -180,10 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = sub.add_parser("benchmark", help="compare scaleup_bo with the alternatives")
     bench.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     bench.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    bench.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1")
-    bench.add_argument("--small-initial", type=int, default=5)
-    bench.add_argument("--small-steps", type=int, default=20)
-    bench.add_argument("--large", type=int, default=11, help="large-scale evaluations")
+    bench.add_argument("--seeds", type=_count(1), default=20, help="seeds 0..N-1")
+    bench.add_argument("--small-initial", type=_count(1), default=5)
+    bench.add_argument("--small-steps", type=_count(0), default=20)
+    bench.add_argument("--large", type=_count(1), default=11, help="large-scale evaluations")
     bench.add_argument(
         "--out",
         help="raw results JSON, written after every run; an existing file of the same "
@@ -198,8 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipeline and large-only BO on the budget of the two-stage protocol",
     )
     cost.add_argument("--cost-aware", action="store_true", help="run the cost-aware benchmark")
-    cost.add_argument("--cost-small", type=float, default=1.0, help="cost of a small-scale run")
-    cost.add_argument("--cost-large", type=float, default=10.0, help="cost of a large-scale run")
+    cost.add_argument("--cost-small", type=_cost, default=1.0, help="cost of a small-scale run")
+    cost.add_argument("--cost-large", type=_cost, default=10.0, help="cost of a large-scale run")
     cost.add_argument(
         "--stages",
         help="main-benchmark results file holding (or receiving) the two-stage runs "

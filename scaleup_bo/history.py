@@ -345,7 +345,11 @@ class Journal:
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 if not line.endswith(b"\n"):  # killed mid-write: drop the partial line
                     break
-                raise DataError(f"journal {self.path} is corrupt at line {i + 1}: {exc}") from exc
+                what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not JSON"
+                raise DataError(
+                    f"journal {self.path} is corrupt at line {i + 1}: it is {what} "
+                    f"({line[:60]!r}...)."
+                ) from exc
             records.append(record)
             good_bytes += len(line)
         if not records or not isinstance(records[0], dict) or records[0].get("type") != "header":
@@ -362,9 +366,14 @@ class Journal:
                 f"{recorded!r}, this run's is {header[key]!r}."
             )
         self.header = found
-        if any(not isinstance(r, dict) or r.get("type") != "trial" for r in records[1:]):
-            raise DataError(f"journal {self.path} holds a line that is not a trial.")
-        self.trials = [Trial.from_dict(r) for r in records[1:]]
+        self.trials = []
+        for i, r in enumerate(records[1:], start=2):
+            if not isinstance(r, dict) or r.get("type") != "trial":
+                raise DataError(f"journal {self.path}: line {i} is not a trial.")
+            try:
+                self.trials.append(Trial.from_dict(r))
+            except DataError as exc:
+                raise DataError(f"journal {self.path}: line {i}: {exc}") from exc
         for expected, trial in enumerate(self.trials):
             if trial.number != expected:
                 raise DataError(f"journal {self.path}: trial {trial.number} is out of order.")

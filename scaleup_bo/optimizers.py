@@ -1530,6 +1530,12 @@ class _Facade:
         done = len(self.engine.history)
         for i, step in enumerate(plan[:done]):
             step.check_matches(self.engine.history[i], i)
+        if done > len(plan):
+            logger.warning(
+                "the journal %s holds %d trials, more than the %d this run plans (smaller "
+                "n_steps?): all are kept and nothing more is evaluated.",
+                self.engine.journal.path if self.engine.journal else "", done, len(plan),
+            )  # fmt: skip
         remaining = plan[done:]
         n_scale = sum(step.scale == self._scale for step in plan)
         bar = tqdm(
@@ -2153,6 +2159,12 @@ class ScaleUpOptimizer(_Facade):
         self.overhead: list[float] = []
         self._reserve = True
         self._finished = False
+        if self.spent > self.budget * (1 + 1e-9):
+            logger.warning(
+                "the journal's runs already cost %g %s, over the budget of %g: nothing more "
+                "is evaluated.",
+                self.spent, self.costs.unit, self.budget,
+            )  # fmt: skip
         if objective_small is not None:
             self._run_budget(progress)
 

@@ -171,6 +171,8 @@ def test_summary_tells_a_real_difference_from_the_seeds_noise():
     assert verdict(format_tables(data(seeds + 1, seeds))) == ["worse"]  # 8 of 8 seeds
     mixed = seeds + np.array([1, -0.5] * 4)  # worse median, but not consistently
     assert verdict(format_tables(data(mixed, seeds))) == ["within", "noise"]
+    mixed = seeds - np.array([1, -0.5] * 4)  # a lower median, as inconsistently
+    assert verdict(format_tables(data(mixed, seeds))) == ["within", "noise"]
 
 
 def test_regret_curve_keeps_the_best_and_pads_stopped_methods():
@@ -381,3 +383,20 @@ def test_two_processes_sharing_a_results_file_keep_each_others_rows(tmp_path):
         assert len(data["small"][problem]) == 15
     assert sorted(data["config"]["problems"]) == ["currin", "forrester"]
     assert data["config"]["seeds"] == list(range(15))
+
+
+def test_tables_say_when_the_methods_ran_different_seeds():
+    from scaleup_bo.benchmarks.runner import format_tables
+
+    runs = {
+        "scaleup_bo": {str(i): {"values": [float(i)], "overhead": [0.0]} for i in range(2)},
+        "top_k": {str(i): {"values": [float(i) + 1], "overhead": [0.0]} for i in range(3)},
+    }
+    cfg = {
+        "problems": ["p"],
+        "methods": ["scaleup_bo", "top_k"],
+        "n_large": 1,
+        "optima": {"p": 0.0},
+    }
+    text = format_tables({"config": cfg, "results": {"p": runs}})
+    assert "2-3 seeds (the methods ran different seeds" in text

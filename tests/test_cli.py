@@ -125,3 +125,44 @@ def test_benchmark_report_explains_a_file_it_cannot_report(tmp_path, capsys):
         assert main(["benchmark", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("scaleup-bo benchmark: error: --report") and why in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["benchmark", "--seeds", "0"], "--seeds: must be an integer >= 1, got '0'"),
+        (["benchmark", "--seeds", "-1"], "--seeds: must be an integer >= 1"),
+        (["benchmark", "--large", "0"], "--large: must be an integer >= 1"),
+        (["benchmark", "--small-steps", "-1"], "--small-steps: must be an integer >= 0"),
+        (["benchmark", "--small-initial", "0"], "--small-initial: must be an integer >= 1"),
+        (["benchmark", "--cost-aware", "--cost-large", "-5"], "--cost-large: must be a positive"),
+        (["benchmark", "--cost-small", "nan"], "--cost-small: must be a positive"),
+        (["demo", "--small-steps", "-1"], "--small-steps: must be an integer >= 0"),
+        (["demo", "--large-steps", "x"], "--large-steps: must be an integer >= 0"),
+    ],
+)
+def test_bad_numbers_on_the_command_line_are_named(argv, why, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert why in capsys.readouterr().err
+
+
+def test_benchmark_checks_its_output_paths_before_running(tmp_path, capsys):
+    missing = tmp_path / "no" / "such" / "dir"
+    for flag in ("--out", "--plot"):
+        argv = ["benchmark", "--problems", "forrester", "--methods", "random", "--seeds", "1"]
+        assert main([*argv, flag, str(missing / "x.json"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} {missing / 'x.json'}: its folder does not exist" in err
+
+
+def test_benchmark_explains_a_results_file_of_another_protocol(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    argv = ["benchmark", "--problems", "forrester", "--methods", "random", "--seeds", "1",
+            "--small-initial", "2", "--small-steps", "0", "--large", "2", "--quiet"]  # fmt: skip
+    assert main([*argv, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*argv[:-2], "3", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scaleup-bo benchmark: error:") and "n_large=2, not 3" in err

@@ -318,3 +318,25 @@ def test_a_table_without_a_score_column_says_so():
         read_table([{name: 0.5}], space)
     with pytest.raises(DataError, match=r"row 1.*failed"):
         read_table([{name: 0.5, "value": 1.0}, {name: 0.6, "value": float("nan")}], space)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (b"\x00\xff\xfe garbage\n", "corrupt at line 3: it is not"),
+        (b'{"type": "trial", "number": 1}\n', "line 3: trial record .* lacks the field"),
+        (b'{"type": "note"}\n', "line 3 is not a trial"),
+    ],
+)
+def test_a_corrupt_journal_line_is_named(tmp_path, line, why):
+    from scaleup_bo import Engine
+
+    path = tmp_path / "run.jsonl"
+    engine = Engine([(0.0, 1.0)], random_state=0, journal=path)
+    for x in (0.1, 0.2, 0.3):
+        engine.tell([x], x, "small")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = line
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(DataError, match=why):
+        Engine([(0.0, 1.0)], random_state=0, journal=path)

@@ -1419,3 +1419,15 @@ def test_claiming_a_pending_or_evaluated_point_again_warns(caplog):
         assert caplog.text == ""  # another scale
         engine.claim([0.5], "large")
     assert "already evaluated at the large scale" in caplog.text
+
+
+def test_resuming_a_longer_journal_than_planned_says_so(tmp_path, caplog):
+    journal = tmp_path / "large.jsonl"
+    kwargs = {"X_iters_small": [[0.1], [0.5], [0.9]], "Y_iters_small": [0.3, 0.1, 0.4]}
+    f = lambda p: (p[0] - 0.4) ** 2  # noqa: E731
+    LargeScaleOptimizer(f, [Real(0.0, 1.0)], **kwargs, n_steps=2, random_state=0, journal=journal)
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        again = LargeScaleOptimizer(
+            f, [Real(0.0, 1.0)], **kwargs, n_steps=0, random_state=0, journal=journal
+        )
+    assert len(again.X_iters) == 3 and "holds 6 trials, more than the 4" in caplog.text

@@ -450,3 +450,17 @@ def test_a_space_smaller_than_the_initial_design_still_gets_large_runs():
         budget=40.0, cost_small=1.0, cost_large=10.0, n_initial_points=5, random_state=0,
     )  # fmt: skip
     assert len(opt.engine.history.at("small")) == 3 and opt.best_params == ["b"]
+
+
+def test_resuming_with_a_budget_below_the_journals_spending_says_so(tmp_path, caplog):
+    journal = tmp_path / "scaleup.jsonl"
+    kwargs = {"cost_small": 1.0, "cost_large": 10.0, "n_initial_points": 2, "random_state": 0}
+    first = ScaleUpOptimizer(
+        lambda p: p[0], lambda p: p[0] + 0.1, [(0.0, 1.0)], budget=23.0, **kwargs, journal=journal
+    )
+    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
+        again = ScaleUpOptimizer(
+            lambda p: p[0], lambda p: p[0] + 0.1, [(0.0, 1.0)], budget=12.0, **kwargs,
+            journal=journal,
+        )  # fmt: skip
+    assert again.spent == first.spent > 12.0 and "over the budget of 12" in caplog.text

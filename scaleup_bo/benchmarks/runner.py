@@ -178,10 +178,14 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
         methods = [m for m in cfg["methods"] if runs.get(m)]
         if not methods:  # a stopped run: this problem was not reached
             continue
-        seeds = max(len(runs[m]) for m in methods)
+        counts = sorted({len(runs[m]) for m in methods})
+        seeds = f"{counts[0]} seeds" if len(counts) == 1 else (
+            f"{counts[0]}-{counts[-1]} seeds (the methods ran different seeds; W/T/L pairs "
+            "the common ones)"
+        )  # fmt: skip
         what = "regret" if not math.isnan(cfg["optima"][problem]) else "best value"
         lines.append(
-            f"\n{problem}: {what} after k large-scale evaluations, median [q1, q3], {seeds} seeds"
+            f"\n{problem}: {what} after k large-scale evaluations, median [q1, q3], {seeds}"
         )
         head = f"{'method':<14}" + "".join(f"{'k=' + str(k):>30}" for k in ks)
         lines.append(head + f"{'W/T/L vs ' + reference:>20}{'s/step':>8}")
@@ -233,7 +237,12 @@ def _summary(data: dict[str, Any], reference: str) -> list[str]:
             p = math.nan
         else:
             p = float(wilcoxon(a, b).pvalue) if np.any(np.abs(diff) > 1e-12) else 1.0
-        verdict = "lowest" if ref <= others[best] else ("worse" if p < 0.05 else "within noise")
+        # The test decides in both directions: a lower median over seeds that split is
+        # no more "lowest" than a higher one is "worse".
+        if p < 0.05:  # the direction on the paired seeds, whatever other seeds ran
+            verdict = "lowest" if np.median(a) <= np.median(b) else "worse"
+        else:
+            verdict = "within noise"
         top = top_k_verdict = ""
         if runs.get("top_k"):
             t = _curves(data, problem, "top_k", seeds=common)[:, n - 1]
