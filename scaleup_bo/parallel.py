@@ -41,6 +41,35 @@ def log_exhausted(exc: SpaceExhaustedError, made: int, planned: int) -> None:
     logger.warning("%s Stopping after %d of %d proposals.", exc, made, planned)
 
 
+#: Seconds without a finished evaluation after which a parallel run says what it waits for.
+WAIT_REPORT_SECONDS = 300.0
+
+
+def _report_wait(executor: cf.Executor, in_flight: Mapping[Any, tuple[Any, ...]]) -> None:
+    """Log what a parallel run has been waiting for (no evaluation finished for
+    :data:`WAIT_REPORT_SECONDS`), and say so when a Dask cluster has no worker left to
+    run them (its workers died, or an adaptive cluster has not started any yet)."""
+    oldest = time.perf_counter() - min(started for *_, started in in_flight.values())
+    logger.info(
+        "waiting for %d evaluation(s) in flight, the oldest started %.0f s ago",
+        len(in_flight), oldest,
+    )  # fmt: skip
+    client = getattr(executor, "_client", None)  # a Dask ClientExecutor
+    if client is None:
+        return
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # a closing client: the futures will error
+        return
+    if not workers:
+        logger.warning(
+            "the Dask cluster has no workers: %d evaluation(s) wait until one joins "
+            "(workers that kept dying are not restarted; scale the cluster, or interrupt "
+            "and resume from the journal).",
+            len(in_flight),
+        )
+
+
 def resolve_executor(executor: Any) -> cf.Executor | None:
     """Accept ``None``, any ``concurrent.futures.Executor`` or a Dask ``Client``.
 
@@ -189,7 +218,12 @@ def evaluate_in_parallel(
                 submitted += 1
             if not in_flight:
                 break
-            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(
+                in_flight, timeout=WAIT_REPORT_SECONDS, return_when=cf.FIRST_COMPLETED
+            )
+            if not done:
+                _report_wait(executor, in_flight)
+                continue
             for future in sorted(done, key=lambda f: in_flight[f][0]):
                 _, params, at, started = in_flight.pop(future)
                 try:

@@ -247,3 +247,29 @@ def test_an_exhausted_discrete_space_ends_a_parallel_run():
         random_state=0,
     )  # fmt: skip
     assert sorted(p[0] for p in large.X_iters) == ["a", "b", "c", "d"]
+
+
+def _square(params):
+    return (params[0] - 0.3) ** 2
+
+
+def test_a_dask_cluster_without_workers_is_reported_while_the_run_waits(monkeypatch, caplog):
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    from scaleup_bo import parallel
+
+    monkeypatch.setattr(parallel, "WAIT_REPORT_SECONDS", 0.2)
+    with (
+        distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        timer = threading.Timer(2.0, cluster.scale, args=(1,))  # a worker joins later
+        timer.start()
+        engine = Engine([Real(0.0, 1.0)], random_state=0)
+        with caplog.at_level(logging.INFO, logger="scaleup_bo"):
+            trials = engine.run(_square, "small", [[0.5]], n_parallel=1, executor=client)
+        timer.join()
+    assert [t.value for t in trials] == [pytest.approx(0.04)]
+    assert "waiting for 1 evaluation(s) in flight" in caplog.text
+    assert "the Dask cluster has no workers" in caplog.text
