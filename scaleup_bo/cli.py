@@ -82,7 +82,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from scaleup_bo.benchmarks.runner import format_tables, plot_regret, run_benchmark
+    from scaleup_bo.benchmarks.runner import (
+        ResultsFileError,
+        format_tables,
+        plot_regret,
+        run_benchmark,
+    )
 
     for flag in ("out", "plot"):
         path = getattr(args, flag)
@@ -106,7 +111,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
                 checkpoint=args.out,
             )
-        except ValueError as exc:  # a results file of another protocol or version
+        except ResultsFileError as exc:  # a results file of another protocol or version
             return _fail(str(exc))
     print(format_tables(data))
     if args.out and not args.report:
@@ -119,6 +124,7 @@ def _cost_benchmark(args: argparse.Namespace) -> int:
     import tempfile
 
     from scaleup_bo.benchmarks.budget import format_cost_tables, plot_cost, run_cost_benchmark
+    from scaleup_bo.benchmarks.runner import ResultsFileError
 
     if args.report:
         data = _read_report(args.report, cost_aware=True)
@@ -142,7 +148,7 @@ def _cost_benchmark(args: argparse.Namespace) -> int:
                     checkpoint=args.out,
                     progress=not args.quiet,
                 )
-        except ValueError as exc:  # a results file of another protocol or version
+        except ResultsFileError as exc:  # a results file of another protocol or version
             return _fail(str(exc))
     print(format_cost_tables(data))
     if args.out and not args.report:

@@ -743,9 +743,20 @@ class Engine:
 
         Returns:
             A point in user units (or a list of ``n``), marked pending until told.
+
+        Raises:
+            SpaceExhaustedError: every point of a discrete space has been tried at
+                ``scale`` (:meth:`exhausted`), or fewer than ``n`` are left untried.
         """
         if n is not None:
             n = _check_count("n", n, minimum=1)
+            _check_scale(scale)
+            left = self._fresh_count(scale)
+            if left is not None and left < n:
+                raise SpaceExhaustedError(
+                    f"only {left} point(s) of the search space are left untried at the "
+                    f"{scale} scale, fewer than n={n}: ask for at most {left}."
+                )
             batch: list[Any] = []
             try:
                 for _ in range(n):
@@ -814,6 +825,10 @@ class Engine:
                 f"choosing the scale needs a cost-aware acquisition ({', '.join(COST_AWARE)} "
                 f"or a callable), not {self.acq_func!r}."
             )
+        tried_whole = [s for s in costs if self.exhausted(s)]
+        if len(tried_whole) == len(costs):
+            self._check_not_exhausted(tried_whole[0])
+        costs = {s: c for s, c in costs.items() if s not in tried_whole}
         cheapest = min(costs, key=lambda s: (costs[s], s != "small"))
         seed = self._step_seed("large")
         n_ok = sum(t.ok for t in self.history)
@@ -1169,11 +1184,16 @@ class Engine:
     def exhausted(self, scale: str) -> bool:
         """Whether every point of a discrete space has been tried (evaluated, failed or
         pending) at ``scale``, so :meth:`ask` has nothing left to propose there."""
+        return self._fresh_count(scale) == 0
+
+    def _fresh_count(self, scale: str, *, limit: int = 64) -> int | None:
+        """How many points of a discrete space are untried at ``scale`` when at most
+        ``limit`` are (cheap: the tried points are only counted then); else ``None``."""
         size = self.space.n_points
         tried = self._tried(scale)
-        if size is None or len(tried) < size:
-            return False
-        return len({unit_key(u) for u in self.space.to_unit(tried)}) >= size
+        if size is None or len(tried) < size - limit:
+            return None
+        return max(size - len({unit_key(u) for u in self.space.to_unit(tried)}), 0)
 
     def _check_not_exhausted(self, scale: str) -> None:
         """Raise :class:`SpaceExhaustedError` when :meth:`exhausted`."""
@@ -2226,8 +2246,10 @@ class ScaleUpOptimizer(_Facade):
                 "costs are measured from wall times: pass seconds= (or give cost_small "
                 "and cost_large to the constructor)."
             )
+        asked = self.engine._pending_index(self.space.validate(params), scale) is not None
+        was_within = self.spent <= self.budget * (1 + 1e-9)
         trial = self.engine.tell(params, y, scale, seconds=0.0 if seconds is None else seconds)
-        if self.spent > self.budget * (1 + 1e-9):
+        if not asked and was_within and self.spent > self.budget * (1 + 1e-9):
             logger.warning(
                 "the runs told so far cost %g %s, over the budget of %g.",
                 self.spent, self.costs.unit, self.budget,
@@ -2258,8 +2280,8 @@ class ScaleUpOptimizer(_Facade):
         if engine.exhausted("large"):
             if self._reserve:
                 logger.warning(
-                    "every point of the search space has been run at large scale: the run "
-                    "ends with %g of the budget of %g %s spent.",
+                    "every point of the search space has been run, or is running, at large "
+                    "scale: the run ends with %g of the budget of %g %s spent.",
                     self.spent, self.budget, self.costs.unit,
                 )  # fmt: skip
                 self._reserve = False

@@ -1431,3 +1431,14 @@ def test_resuming_a_longer_journal_than_planned_says_so(tmp_path, caplog):
             f, [Real(0.0, 1.0)], **kwargs, n_steps=0, random_state=0, journal=journal
         )
     assert len(again.X_iters) == 3 and "holds 6 trials, more than the 4" in caplog.text
+
+
+def test_a_batch_larger_than_the_untried_points_says_how_many_are_left():
+    from scaleup_bo import SpaceExhaustedError
+
+    engine = Engine([Integer(1, 3)], n_initial_points=1, random_state=0)
+    engine.tell([2], 1.0, "small")
+    with pytest.raises(SpaceExhaustedError, match="only 2 point"):
+        engine.ask("small", n=3)
+    assert engine.pending == [] and not engine.exhausted("small")
+    assert sorted(p[0] for p in engine.ask("small", n=2)) == [1, 3]

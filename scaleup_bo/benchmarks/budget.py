@@ -30,7 +30,7 @@ import numpy as np
 
 from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS, large_only
 from scaleup_bo.benchmarks.problems import PROBLEMS
-from scaleup_bo.benchmarks.runner import load, run_benchmark, save, wtl
+from scaleup_bo.benchmarks.runner import ResultsFileError, load, run_benchmark, save, wtl
 
 __all__ = [
     "COST_LARGE",
@@ -101,13 +101,13 @@ def run_cost_benchmark(
         data = load(checkpoint)
         differs = [k for k in config if data["config"].get(k) != config[k]]
         if differs == ["scaleup_cost"]:
-            raise ValueError(
+            raise ResultsFileError(
                 f"{checkpoint} holds scaleup_cost runs made by an earlier default of "
                 f"ScaleUpOptimizer ({data['config'].get('scaleup_cost')!r}, now "
                 f"{config['scaleup_cost']!r}): use another file"
             )
         if differs:
-            raise ValueError(
+            raise ResultsFileError(
                 f"{checkpoint} holds another protocol ({data['config']}): use another file"
             )
     data["config"]["optima"] = {
@@ -155,7 +155,8 @@ def run_cost_benchmark(
                 traces["scaleup_cost"][key]["params"] = [t.to_dict()["params"] for t in trials]
                 traces["scaleup_cost"][key]["y"] = [t.value for t in trials]
             if checkpoint is not None:
-                save(data, checkpoint)
+                rows = [("traces", name, m, key) for m in COST_METHODS]
+                save(data, checkpoint, rows=rows, protocol=[k for k in config if k != "optima"])
             bar.update(1)
     bar.close()
     return data

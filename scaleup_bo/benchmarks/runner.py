@@ -22,9 +22,19 @@ import numpy as np
 from scaleup_bo.benchmarks.baselines import METHOD_VERSIONS, METHODS
 from scaleup_bo.benchmarks.problems import PROBLEMS
 
-__all__ = ["format_tables", "load", "plot_regret", "regret_curve", "run_benchmark", "save"]
+__all__ = [
+    "ResultsFileError",
+    "format_tables",
+    "load",
+    "plot_regret",
+    "regret_curve",
+    "run_benchmark",
+    "save",
+]
 
 KS = (1, 3, 5, 11)
+#: The ``config`` keys that make two results files the same protocol.
+PROTOCOL = ("n_small_initial", "n_small_steps", "n_large")
 #: The small stage is part of the protocol, fixed apart from the library's defaults
 #: (which the benchmark is used to choose): EI on the linear-truncated model.
 SMALL_STAGE = {"acq_func": "EI", "kernel": "linear_truncated"}
@@ -65,12 +75,13 @@ def run_benchmark(
     config = {
         "n_small_initial": n_small_initial, "n_small_steps": n_small_steps, "n_large": n_large,
     }  # fmt: skip
+    assert tuple(config) == PROTOCOL
     data: dict[str, Any] = {"config": dict(config), "results": {}, "small": {}}
     if checkpoint is not None and Path(checkpoint).exists():
         data = load(checkpoint)
         for key, value in config.items():
             if data["config"].get(key) != value:
-                raise ValueError(
+                raise ResultsFileError(
                     f"{checkpoint} holds a run with {key}={data['config'].get(key)}, "
                     f"not {value}: use another --out file"
                 )
@@ -103,7 +114,8 @@ def run_benchmark(
                 r = METHODS[method](problem, X, Y, n_large, seed)
                 runs[method][str(seed)] = {"values": r.values, "overhead": r.overhead}
                 if checkpoint is not None:
-                    save(data, checkpoint)
+                    rows = [("results", name, method, str(seed)), ("small", name, str(seed))]
+                    save(data, checkpoint, rows=rows, protocol=PROTOCOL)
             bar.update(1)
     bar.close()
     return data
@@ -118,7 +130,7 @@ def _check_versions(data: dict[str, Any], methods: list[str], checkpoint: str | 
             continue
         if any(runs.get(method) for runs in data["results"].values()):
             made_by = repr(stored[method]) if method in stored else "an earlier version"
-            raise ValueError(
+            raise ResultsFileError(
                 f"{checkpoint} holds {method} runs made by {made_by}, not "
                 f"{METHOD_VERSIONS[method]!r}: use another --out file, or remove its "
                 f"{method} rows to re-run them"
@@ -179,10 +191,11 @@ def format_tables(data: dict[str, Any], reference: str = "scaleup_bo") -> str:
         if not methods:  # a stopped run: this problem was not reached
             continue
         counts = sorted({len(runs[m]) for m in methods})
-        seeds = f"{counts[0]} seeds" if len(counts) == 1 else (
-            f"{counts[0]}-{counts[-1]} seeds (the methods ran different seeds; W/T/L pairs "
-            "the common ones)"
-        )  # fmt: skip
+        same = len({frozenset(runs[m]) for m in methods}) == 1
+        n_seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        seeds = f"{n_seeds} seeds" + (
+            "" if same else " (the methods ran different seeds; W/T/L pairs the common ones)"
+        )
         what = "regret" if not math.isnan(cfg["optima"][problem]) else "best value"
         lines.append(
             f"\n{problem}: {what} after k large-scale evaluations, median [q1, q3], {seeds}"
@@ -237,12 +250,11 @@ def _summary(data: dict[str, Any], reference: str) -> list[str]:
             p = math.nan
         else:
             p = float(wilcoxon(a, b).pvalue) if np.any(np.abs(diff) > 1e-12) else 1.0
-        # The test decides in both directions: a lower median over seeds that split is
-        # no more "lowest" than a higher one is "worse".
-        if p < 0.05:  # the direction on the paired seeds, whatever other seeds ran
-            verdict = "lowest" if np.median(a) <= np.median(b) else "worse"
-        else:
-            verdict = "within noise"
+        # The test decides in both directions (a lower median over seeds that split is no
+        # more "lowest" than a higher one is "worse"), and the direction is that of the
+        # paired differences, which the test is about.
+        direction = "lowest" if np.nanmedian(diff) <= 0 else "worse"
+        verdict = direction if p < 0.05 else "within noise"
         top = top_k_verdict = ""
         if runs.get("top_k"):
             t = _curves(data, problem, "top_k", seeds=common)[:, n - 1]
@@ -324,38 +336,62 @@ def load(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def save(data: dict[str, Any], path: str | Path) -> None:
-    """Write the results as JSON, merged with what the file holds by then, so processes
-    that share one results file (a long run split over processes) keep each other's rows:
-    under an exclusive lock on ``<path>.lock``, the file is read again, ``data``'s rows
-    are laid over it (:func:`_merged`), and the result is written atomically (write,
-    then rename)."""
+class ResultsFileError(ValueError):
+    """A results file that cannot take this run's rows: another protocol, or runs of
+    another version of a method (the command line reports it in one line)."""
+
+
+def save(
+    data: dict[str, Any],
+    path: str | Path,
+    *,
+    rows: Iterable[tuple[str, ...]] | None = None,
+    protocol: Iterable[str] = (),
+) -> None:
+    """Write the results as JSON, atomically (write, then rename), under an exclusive
+    lock on ``<path>.lock``.
+
+    With ``rows`` (key paths into ``data``, such as ``("results", problem, method,
+    seed)``), only those rows are written into what the file holds by then, so processes
+    that share one results file (a long run split over processes) keep each other's
+    rows, and a row someone removed from the file is not brought back by a process that
+    read it earlier. The file's ``config`` must then agree with ``data``'s on every key of
+    ``protocol`` (:class:`ResultsFileError` otherwise: another process started a run of
+    another protocol in the same file); its problem/method/seed lists are united and its
+    ``optima``/``versions`` extended. Without ``rows``, ``data`` replaces the file."""
     path = Path(path)
     with _locked(path.with_name(path.name + ".lock")):
-        merged = _merged(load(path), data) if path.exists() else data
+        out = data
+        if rows is not None and path.exists():
+            out = load(path)
+            config = out.setdefault("config", {})
+            for key in protocol:
+                if config.get(key) != data["config"].get(key):
+                    raise ResultsFileError(
+                        f"{path} now holds a run with {key}={config.get(key)!r}, not "
+                        f"{data['config'].get(key)!r} (another process wrote it): use another "
+                        "--out file"
+                    )
+            for key, value in data["config"].items():
+                if key in _GROWING and isinstance(config.get(key), list):
+                    config[key] = _union(config[key], value)
+                elif isinstance(value, dict) and isinstance(config.get(key), dict):
+                    config[key] = {**config[key], **value}
+                elif key not in config:
+                    config[key] = value
+            for row in rows:
+                *parents, leaf = row
+                source, target = data, out
+                for k in parents:
+                    source, target = source[k], target.setdefault(k, {})
+                target[leaf] = source[leaf]
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(merged, indent=1, default=float))
+        tmp.write_text(json.dumps(out, indent=1, default=float))
         tmp.replace(path)
 
 
 #: The ``config`` lists that grow as runs are added (kept in order of first appearance).
 _GROWING = ("problems", "methods", "seeds")
-
-
-def _merged(stored: dict[str, Any], new: dict[str, Any], key: str = "") -> dict[str, Any]:
-    """``new`` laid over ``stored``: nested dicts are merged key by key (so every
-    problem/method/seed row of either is kept, ``new``'s where both hold one), the
-    ``config`` lists of :data:`_GROWING` are united, and anything else is ``new``'s."""
-    out = dict(stored)
-    for k, v in new.items():
-        old = stored.get(k)
-        if isinstance(v, dict) and isinstance(old, dict):
-            out[k] = _merged(old, v, k)
-        elif key == "config" and k in _GROWING and isinstance(old, list):
-            out[k] = _union(old, v)
-        else:
-            out[k] = v
-    return out
 
 
 @contextmanager
