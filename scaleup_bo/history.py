@@ -416,7 +416,7 @@ class Journal:
 
 
 def read_table(
-    source: Any, space: Any, *, score_column: str | None = None
+    source: Any, space: Any, *, score_column: str | None = None, scale: str | None = None
 ) -> tuple[list[list[Any]], list[float]]:
     """Read a plain table of (parameters, score) rows for a warm start.
 
@@ -428,6 +428,8 @@ def read_table(
         space: The :class:`~scaleup_bo.space.SearchSpace` (names and types).
         score_column: Name of the score column; by default the one called ``score``,
             ``value``, ``y``, ``objective`` or ``loss``, or the only other column.
+        scale: The scale the rows are read as: a row whose ``scale`` column (as in
+            :meth:`History.to_dataframe`) names another one is refused.
 
     Returns:
         ``(points, scores)`` with points validated against the space (CSV strings
@@ -454,6 +456,12 @@ def read_table(
             points.append(space.validate(point))
         except (ValueError, TypeError, KeyError) as exc:
             raise DataError(f"table row {i}: {exc}") from exc
+        if scale is not None and "scale" not in names and record.get("scale", scale) != scale:
+            raise DataError(
+                f"table row {i} is a {record['scale']}-scale run (its 'scale' column), but the "
+                f"table is read as {scale}-scale results: keep only those rows, or pass the "
+                "History itself."
+            )
         value = record.get(score_column)
         try:
             score = float(value)  # type: ignore[arg-type]

@@ -579,7 +579,7 @@ class Engine:
 
         See :func:`~scaleup_bo.history.read_table` for the accepted formats.
         """
-        points, scores = read_table(source, self.space, score_column=score_column)
+        points, scores = read_table(source, self.space, score_column=score_column, scale=scale)
         for point, score in zip(points, scores, strict=True):
             self.tell(point, score, scale)
 
@@ -1743,7 +1743,9 @@ class SmallScaleOptimizer(_Facade):
                 "points, or put the scores in the table."
             )
         if _is_table(initial_points):
-            points, scores = read_table(initial_points, space, score_column=score_column)
+            points, scores = read_table(
+                initial_points, space, score_column=score_column, scale="small"
+            )
             plan += _Step.known(points, scores, "small")
         elif initial_points is not None and initial_scores is not None:
             points, scores = _check_table(
@@ -1925,7 +1927,7 @@ class LargeScaleOptimizer(_Facade):
                 small_fidelity = small.metadata.get("small_fidelity")
             plan += [_Step.of_trial(t) for t in small]
         elif _is_table(small):
-            points, scores = read_table(small, space, score_column=score_column)
+            points, scores = read_table(small, space, score_column=score_column, scale="small")
             plan += _Step.known(points, scores, "small")
         elif small is not None:
             raise DataError(

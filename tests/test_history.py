@@ -340,3 +340,18 @@ def test_a_corrupt_journal_line_is_named(tmp_path, line, why):
     path.write_bytes(b"".join(lines))
     with pytest.raises(DataError, match=why):
         Engine([(0.0, 1.0)], random_state=0, journal=path)
+
+
+def test_a_table_of_both_scales_read_as_one_scale_is_refused():
+    pd = pytest.importorskip("pandas")
+    from scaleup_bo import LargeScaleOptimizer, SmallScaleOptimizer
+
+    f = lambda p: (p[0] - 0.4) ** 2  # noqa: E731
+    small = SmallScaleOptimizer(f, [(0.0, 1.0)], n_steps=0, n_initial_points=3, random_state=0)
+    large = LargeScaleOptimizer(f, [(0.0, 1.0)], small=small, n_steps=0, random_state=0)
+    table = large.history.to_dataframe()  # 3 small-scale rows, then 1 large-scale row
+    assert isinstance(table, pd.DataFrame)
+    with pytest.raises(DataError, match="table row 3 is a large-scale run"):
+        LargeScaleOptimizer(f, [(0.0, 1.0)], small=table, n_steps=0)
+    again = LargeScaleOptimizer(f, [(0.0, 1.0)], small=table[table.scale == "small"], n_steps=0)
+    assert len(again.history.at("small")) == 3
