@@ -454,17 +454,19 @@ class Engine:
             error = f"objective returned {problem}"
         # A point this engine proposed keeps the hyperparameters of the fits behind it.
         asked = self._take_pending(point, scale)
-        elsewhere = [s for s in SCALES if s != scale and self._pending_index(point, s) is not None]
-        if asked is None and elsewhere:
-            logger.warning(
-                "told at the %s scale a point asked at the %s scale: %s. It is recorded at "
-                "the %s scale; the %s-scale ask stays pending (its cost committed) until "
-                "told or engine.cancel()led.",
-                scale, elsewhere[0], list(point), scale, elsewhere[0],
-            )  # fmt: skip
-        elif asked is None:
+        if asked is None:
+            elsewhere = [
+                s for s in SCALES if s != scale and self._pending_index(point, s) is not None
+            ]
             waiting = [p for p, s in self._pending if s == scale]
-            if waiting:
+            if elsewhere:
+                logger.warning(
+                    "told at the %s scale a point asked at the %s scale: %s. It is recorded at "
+                    "the %s scale; the %s-scale ask stays pending (its cost committed) until "
+                    "told or engine.cancel()led.",
+                    scale, elsewhere[0], list(point), scale, elsewhere[0],
+                )  # fmt: skip
+            elif waiting:
                 logger.warning(
                     "told a %s-scale point that was not asked for: %s. The asked points %s "
                     "stay pending (their cost committed) until told or engine.cancel()led.",
@@ -751,12 +753,7 @@ class Engine:
         if n is not None:
             n = _check_count("n", n, minimum=1)
             _check_scale(scale)
-            left = self._fresh_count(scale)
-            if left is not None and left < n:
-                raise SpaceExhaustedError(
-                    f"only {left} point(s) of the search space are left untried at the "
-                    f"{scale} scale, fewer than n={n}: ask for at most {left}."
-                )
+            self._check_untried(scale, n)
             batch: list[Any] = []
             try:
                 for _ in range(n):
@@ -769,7 +766,7 @@ class Engine:
         _check_scale(scale)
         if acq_func is not None:
             resolve_acquisition(acq_func)
-        self._check_not_exhausted(scale)
+        self._check_untried(scale)
         seed = self._step_seed(scale)
         n_ok = sum(t.ok for t in self.history)
         point = None
@@ -827,7 +824,7 @@ class Engine:
             )
         tried_whole = [s for s in costs if self.exhausted(s)]
         if len(tried_whole) == len(costs):
-            self._check_not_exhausted(tried_whole[0])
+            self._check_untried(tried_whole[0])
         costs = {s: c for s, c in costs.items() if s not in tried_whole}
         cheapest = min(costs, key=lambda s: (costs[s], s != "small"))
         seed = self._step_seed("large")
@@ -1169,7 +1166,8 @@ class Engine:
         return None
 
     def _ask_design(self, scale: str) -> list[Any]:
-        tried = {tuple(self.space.to_unit([p])[0].tolist()) for p in self._tried(scale)}
+        tried_unit = self.space.to_unit(self._tried(scale))
+        tried = {tuple(u.tolist()) for u in tried_unit}
         design = self.space.sample(
             len(self.history) + len(self._pending) + 64, seed=self.random_state
         )
@@ -1177,8 +1175,7 @@ class Engine:
             if tuple(self.space.to_unit([point])[0].tolist()) not in tried:
                 return point
         # A small discrete space whose fresh points the design missed: the first of them.
-        tried_keys = {unit_key(u) for u in self.space.to_unit(self._tried(scale))}
-        fresh = fresh_points(self.space, tried_keys)
+        fresh = fresh_points(self.space, {unit_key(u) for u in tried_unit})
         return design[0] if fresh is None else fresh[0]
 
     def exhausted(self, scale: str) -> bool:
@@ -1195,13 +1192,20 @@ class Engine:
             return None
         return max(size - len({unit_key(u) for u in self.space.to_unit(tried)}), 0)
 
-    def _check_not_exhausted(self, scale: str) -> None:
-        """Raise :class:`SpaceExhaustedError` when :meth:`exhausted`."""
-        if self.exhausted(scale):
-            size = self.space.n_points
+    def _check_untried(self, scale: str, n: int = 1) -> None:
+        """Raise :class:`SpaceExhaustedError` when fewer than ``n`` points of a discrete
+        space are untried at ``scale`` (none: :meth:`exhausted`)."""
+        left = self._fresh_count(scale)
+        if left == 0:
             raise SpaceExhaustedError(
-                f"every point of the search space ({size} points) has been evaluated, or is "
-                f"pending, at the {scale} scale: nothing is left to propose there."
+                f"every point of the search space ({self.space.n_points} points) has been "
+                f"evaluated, or is pending, at the {scale} scale: nothing is left to propose "
+                "there."
+            )
+        if left is not None and left < n:
+            raise SpaceExhaustedError(
+                f"only {left} point(s) of the search space are left untried at the "
+                f"{scale} scale, fewer than n={n}: ask for at most {left}."
             )
 
     def _tried(self, scale: str) -> list[list[Any]]:
@@ -2248,9 +2252,9 @@ class ScaleUpOptimizer(_Facade):
                 "costs are measured from wall times: pass seconds= (or give cost_small "
                 "and cost_large to the constructor)."
             )
-        asked = self.engine._pending_index(self.space.validate(params), scale) is not None
-        was_within = self.spent <= self.budget * (1 + 1e-9)
+        n_pending, was_within = len(self.engine.pending), self.spent <= self.budget * (1 + 1e-9)
         trial = self.engine.tell(params, y, scale, seconds=0.0 if seconds is None else seconds)
+        asked = len(self.engine.pending) < n_pending
         if not asked and was_within and self.spent > self.budget * (1 + 1e-9):
             logger.warning(
                 "the runs told so far cost %g %s, over the budget of %g.",
