@@ -1,8 +1,9 @@
 """scaleup_bo: tune a cheap small-scale model, then the expensive large-scale one.
 
 Small- and large-scale runs are two fidelities of one BoTorch
-``SingleTaskMultiFidelityGP``; :class:`SmallScaleOptimizer` and
-:class:`LargeScaleOptimizer` are façades over the shared ask/tell :class:`Engine`.
+``SingleTaskMultiFidelityGP``; :class:`SmallScaleOptimizer`,
+:class:`LargeScaleOptimizer` and :class:`ScaleUpOptimizer` are façades over the shared
+ask/tell :class:`Engine`, and every expert setting is a :class:`Strategy`'s.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from scaleup_bo.acquisition import ACQUISITIONS, AcquisitionContext, register_acquisition
-from scaleup_bo.cost import Costs
+from scaleup_bo.cost import Costs, InformationPerCost, ScaleChoiceContext
+from scaleup_bo.engine import Engine
 from scaleup_bo.exceptions import (
     AcquisitionError,
     DataError,
@@ -21,13 +23,9 @@ from scaleup_bo.exceptions import (
     TooManyFailuresError,
 )
 from scaleup_bo.history import History, Trial
+from scaleup_bo.journal import JournalFile
 from scaleup_bo.model import DEFAULT_SMALL_FIDELITY, LARGE_FIDELITY
-from scaleup_bo.optimizers import (
-    Engine,
-    LargeScaleOptimizer,
-    ScaleUpOptimizer,
-    SmallScaleOptimizer,
-)
+from scaleup_bo.optimizers import LargeScaleOptimizer, ScaleUpOptimizer, SmallScaleOptimizer
 from scaleup_bo.plots import (
     plot_convergence,
     plot_cost_convergence,
@@ -39,6 +37,7 @@ from scaleup_bo.plots import (
     plot_slices,
 )
 from scaleup_bo.space import SearchSpace
+from scaleup_bo.strategy import Strategy
 
 __version__ = "0.1.0"
 
@@ -52,14 +51,18 @@ __all__ = [
     "DataError",
     "Engine",
     "History",
+    "InformationPerCost",
     "InvalidPointError",
+    "JournalFile",
     "LargeScaleOptimizer",
+    "ScaleChoiceContext",
     "ScaleUpBOError",
     "ScaleUpOptimizer",
     "SearchSpace",
     "SearchSpaceError",
     "SmallScaleOptimizer",
     "SpaceExhaustedError",
+    "Strategy",
     "TooManyFailuresError",
     "Trial",
     "plot_convergence",

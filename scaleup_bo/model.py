@@ -9,16 +9,19 @@ engine, once.
 An alternative model of the same data predicts the large scale when asked for
 (``multitask=True``): a ``MultiTaskGP`` with the small scale as task 0 and the large one
 as task 1, which learns a mean, a variance (so a scale factor) and a noise per scale.
+
+Fits never raise on numerical trouble (:func:`fit_model` returns ``None``), and a run
+fits each model once per history size through its :class:`FitCache`, which also starts
+each fit from the hyperparameters the same model reached for the last proposal.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
 
@@ -41,23 +44,17 @@ from scaleup_bo.exceptions import DataError
 __all__ = [
     "DEFAULT_SMALL_FIDELITY",
     "EXPLOIT_NOISE_FLOOR",
-    "INTERPOLATION_NOISE",
     "KERNELS",
     "LARGE_FIDELITY",
     "LARGE_MODELS",
     "WARM_FIT_MAX_ITERATIONS",
+    "FitCache",
+    "SurrogateFactory",
     "build_model",
     "check_noise_floor",
     "design_kernel",
     "fit_model",
     "hyperparameters",
-    "interpolating",
-    "log_marginal_likelihood",
-    "loo_predictions",
-    "multitask_evidence",
-    "n_hyperparameters",
-    "task_scale_ratio",
-    "winsorize_targets",
 ]
 
 logger = logging.getLogger("scaleup_bo")
@@ -92,25 +89,10 @@ MAX_CHOLESKY_SIZE = 5000
 #: last large-scale run, and ``Engine.recommend``): below BoTorch's ``1e-4``, which the
 #: exploring proposals keep (docs/choosing_the_defaults.md).
 EXPLOIT_NOISE_FLOOR = 1e-7
-#: Noise variance (of the standardized outcomes) at which the exploiting model is pinned
-#: when its data show no noise (:func:`interpolating`): it then interpolates the runs,
-#: which locates a noise-free objective's optimum finer than the refit's inferred noise
-#: (docs/choosing_the_defaults.md, the interpolate screen).
-INTERPOLATION_NOISE = 1e-9
 
-#: With ``large_model="auto"``: the MultiTaskGP is chosen only while it says the two
-#: scales' spreads differ by more than this factor (its task covariance), the thing it
-#: can learn and the shared model cannot; below it the shared model has proved as good
-#: (docs/choosing_the_defaults.md, the bicgs1.5 screen).
-AUTO_SCALE_RATIO = 1.5
-#: ... and only while the large scale's spread is below this many times the small
-#: scale's: above it the small scale's whole range is a fraction of the large one's, and
-#: the MultiTaskGP amplifies the small scale's shape by that factor. On the benchmark's
-#: negative-transfer problem (an unrelated small scale) it fitted ratios of 3.7-47 at 99
-#: of its 101 choices and its runs stalled (regret 1.55 on Branin); on the shifted
-#: problem, where it helped most, all 108 stayed below 2.73 (docs/choosing_the_defaults.md).
-#: Set from those benchmark problems; the held-out check is there too.
-AUTO_MAX_SCALE_RATIO = 3.0
+#: A custom surrogate: ``(train_X, train_Y) -> fitted BoTorch Model`` (see
+#: :class:`~scaleup_bo.strategy.Strategy`'s ``surrogate``).
+SurrogateFactory = Callable[[Tensor, Tensor], Any]
 
 #: Fidelity kernels the shared model can use.
 KERNELS: tuple[str, ...] = ("linear_truncated", "downsampling")
@@ -273,40 +255,6 @@ def _column_prior(kernel: MaternKernel, name: str, prior: Any, columns: list[int
     kernel.register_prior(name, prior, get, set_)
 
 
-def winsorize_targets(train_X: Tensor, train_Y: Tensor) -> Tensor:
-    """Ax's winsorization of the bad tail: the targets the model may be fitted on instead
-    of ``train_Y`` (``-y``) when some runs diverge.
-
-    A value ``y`` is lowered to the cutoff ``Q3 + 1.5 IQR`` when it lies above it both among
-    all the given values and among the values of its own fidelity (the last column of
-    ``train_X``; the larger of the two cutoffs applies). So a scale whose values all sit
-    above the other scale's is not flattened, each scale's best value is never touched, and
-    the units stay the objective's. Values are unchanged where fewer than 4 values, or an
-    interquartile range of 0, leave no tail to speak of.
-    """
-    y = -train_Y.reshape(-1)
-    pooled = _tail_cutoff(y)
-    if pooled is None:
-        return train_Y
-    out = y.clone()
-    fidelity = train_X[:, -1]
-    for f in fidelity.unique():
-        rows = fidelity == f
-        own = _tail_cutoff(y[rows])
-        if own is not None:
-            out[rows] = y[rows].clamp_max(max(pooled, own))
-    return -out.reshape(-1, 1)
-
-
-def _tail_cutoff(y: Tensor) -> float | None:
-    """``Q3 + 1.5 IQR`` of ``y`` (linear quantiles), or ``None`` with fewer than 4 values or
-    an IQR of 0."""
-    if y.numel() < 4:
-        return None
-    q1, q3 = torch.quantile(y, torch.tensor([0.25, 0.75], dtype=y.dtype)).tolist()
-    return None if q3 == q1 else q3 + 1.5 * (q3 - q1)
-
-
 def fit_model(
     train_X: Tensor,
     train_Y: Tensor,
@@ -452,145 +400,71 @@ def _fit_subset(train_X: Tensor, size: int) -> Tensor:
     return torch.sort(torch.cat([top, rest])).values
 
 
-def loo_predictions(
-    model: SingleTaskMultiFidelityGP | MultiTaskGP,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Leave-one-out predictions of every training point.
+class FitCache:
+    """The fitted models of one run by name, each fitted once per history size.
 
-    Closed form for a fitted exact GP (hyperparameters kept, each point predicted
-    from all the others, observation noise included), in the units of the outcomes
-    the model was given, so two models fitted to different data can be compared on
-    the same points.
+    Every tell adds a trial, so every model is refitted at the next step and reused within
+    a step (a batch, the model choice and the proposal share one fit). With ``warm_fits``
+    a fit starts from the hyperparameters the same model reached for the latest proposal
+    made from a model (recorded with that trial: a resumed journal fits as the run it
+    continues).
 
     Args:
-        model: A fitted model with a ``Standardize`` outcome transform.
-
-    Returns:
-        ``(mean, variance, observed)``, each of shape ``n``.
+        warm_fits: Start fits from the recorded hyperparameters.
     """
-    X = model.train_inputs[0]
-    y = model.train_targets
-    with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-        # The prior at the training inputs plus the likelihood's noise (per task for
-        # the MultiTaskGP): the same for every exact GP.
-        prior = model.forward(X)
-        K_noisy = model.likelihood(prior, X).covariance_matrix
-        K_inv = torch.cholesky_inverse(torch.linalg.cholesky(K_noisy))
-        alpha = K_inv @ (y - prior.mean)
-        d = torch.diagonal(K_inv)
-        mean, var = y - alpha / d, 1.0 / d
-        shift = model.outcome_transform.means.reshape(())
-        scale = model.outcome_transform.stdvs.reshape(())
-    return mean * scale + shift, var * scale**2, y * scale + shift
+
+    def __init__(self, warm_fits: bool = True) -> None:
+        self.warm_fits = warm_fits
+        self._fits: dict[str, tuple[int, Any]] = {}
+        #: Names whose hyperparameters are not recorded (a custom surrogate's).
+        self.unrecorded: set[str] = set()
+
+    def get(self, name: str, size: int, make: Callable[[], Any]) -> Any:
+        """The value ``name`` at history size ``size``, from ``make()`` once per size."""
+        at, value = self._fits.get(name, (-1, None))
+        if at != size:
+            value = make()
+            self._fits[name] = (size, value)
+        return value
+
+    def fit(self, name: str, history: Any, fit: Callable[[dict[str, Any] | None], Any]) -> Any:
+        """The model ``name`` for ``history``: ``fit(warm_start)`` once per history size,
+        ``warm_start`` the hyperparameters it starts from (:meth:`warm_start`)."""
+        return self.get(name, len(history), lambda: fit(self.warm_start(name, history)))
+
+    def has(self, name: str, size: int) -> bool:
+        """Whether ``name`` was made at history size ``size``."""
+        return self._fits.get(name, (-1, None))[0] == size
+
+    def latest(self, name: str) -> Any:
+        """The last value made under ``name`` (``None`` before the first)."""
+        return self._fits.get(name, (-1, None))[1]
+
+    def warm_start(self, name: str, history: Any) -> dict[str, Any] | None:
+        """The hyperparameters the fit ``name`` starts from: those of the fits behind the
+        latest trial proposed from a model, when it fitted ``name`` too, else ``None``
+        (BoTorch's start: a model fitted only now and then, such as the exploit refit of
+        a last run, starts afresh rather than from a stale fit)."""
+        if not self.warm_fits:
+            return None
+        for trial in reversed(history.trials):
+            if trial.hyperparameters:
+                return trial.hyperparameters.get(name)
+        return None
+
+    def hyperparameters(self, size: int) -> dict[str, dict[str, Any]]:
+        """The hyperparameters of every model fitted at history size ``size`` (finite
+        ones: the journal holds JSON)."""
+        return {
+            name: hyperparameters(model)
+            for name, (at, model) in self._fits.items()
+            if at == size
+            and name not in self.unrecorded
+            and isinstance(model, torch.nn.Module)
+            and all(bool(torch.isfinite(p).all()) for p in model.parameters())
+        }
 
 
-def log_marginal_likelihood(model: SingleTaskMultiFidelityGP | MultiTaskGP) -> float:
-    """The fitted model's exact log marginal likelihood of its training targets (as it
-    sees them: standardized), at its fitted hyperparameters. Two models fitted to the same
-    targets with the same ``Standardize`` transform can be compared by it."""
-    X, y = model.train_inputs[0], model.train_targets
-    with torch.no_grad(), settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-        return float(model.likelihood(model.forward(X), X).log_prob(y))
-
-
-def interpolating(model: Any) -> tuple[Any, dict[str, Any]]:
-    """The fitted ``model`` with its noise pinned at ``INTERPOLATION_NOISE`` when its data
-    show no noise, else ``model`` itself; with the evidence.
-
-    A noise-free objective is fitted with some noise all the same: the noise prior holds
-    the inferred noise above what the likelihood alone would choose, and a noise of
-    about 1e-6 of the outcomes' variance smooths runs placed close together around the
-    optimum enough to bias where the posterior mean peaks. The pinned copy keeps every
-    other hyperparameter and is preferred when its log marginal likelihood is at least
-    the fitted model's minus half the log of the number of points per noise parameter it
-    drops (the Bayesian information criterion's price: one parameter, or one per task of
-    a ``MultiTaskGP``); data with real noise (or a rough objective) lose far more than
-    that and keep the fitted model. Models of more than ``MAX_CHOLESKY_SIZE`` points, and
-    likelihoods with a fixed noise, are kept as they are.
-
-    Returns:
-        ``(model, evidence)``: the model to exploit, and ``evidence`` with
-        ``"model"`` (``"pinned"`` or ``"fitted"``), both log marginal likelihoods and
-        the penalty. A failed Cholesky of the pinned copy keeps the fitted model
-        (``"model": "fitted"``, ``"error"`` set).
-    """
-    noise = float(model.likelihood.noise.detach().max())
-    n = model.train_inputs[0].shape[0]
-    if noise <= INTERPOLATION_NOISE or n > MAX_CHOLESKY_SIZE:
-        # Above the exact-solve size gpytorch's iterative solves would not converge.
-        return model, {"model": "fitted", "noise": noise}
-    pinned = copy.deepcopy(model)
-    dropped = 0  # noise parameters pinned: one, or one per task
-    for module in pinned.likelihood.modules():
-        if hasattr(module, "raw_noise_constraint"):
-            module.register_constraint("raw_noise", GreaterThan(0.0, transform=None))
-            module.raw_noise.data.fill_(INTERPOLATION_NOISE)
-            module.raw_noise.requires_grad_(False)
-            dropped += module.raw_noise.numel()
-    if not dropped:  # a likelihood without an inferred noise (fixed noise): nothing to pin
-        return model, {"model": "fitted", "noise": noise}
-    pinned.train()  # drops the copied prediction caches
-    pinned.eval()
-    evidence: dict[str, Any] = {"noise": noise, "penalty": 0.5 * dropped * math.log(n)}
-    try:
-        evidence["log_likelihood_fitted"] = log_marginal_likelihood(model)
-        evidence["log_likelihood_pinned"] = log_marginal_likelihood(pinned)
-    except (RuntimeError, ValueError) as exc:  # NotPSDError and NanError are RuntimeErrors
-        logger.warning("the model with its noise pinned at %g failed (%s); exploiting the "
-                       "model as fitted", INTERPOLATION_NOISE, exc)  # fmt: skip
-        evidence.update(model="fitted", error=str(exc))
-        return model, evidence
-    loss = evidence["log_likelihood_fitted"] - evidence["log_likelihood_pinned"]
-    evidence["model"] = "pinned" if loss <= evidence["penalty"] else "fitted"
-    return (pinned if evidence["model"] == "pinned" else model), evidence
-
-
-def n_hyperparameters(model: Any) -> int:
-    """How many numbers the model's fit chose (its trainable parameters' entries)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def task_scale_ratio(model: MultiTaskGP) -> float:
-    """How many times the large scale's prior standard deviation is the small scale's,
-    in a fitted two-task ``MultiTaskGP`` (task 0 small, task 1 large; both tasks share
-    the input kernel, so the task covariance's diagonal sets their spreads)."""
-    with torch.no_grad():
-        B = model.covar_module.kernels[1].covar_matrix.to_dense()
-    return float((B[1, 1] / B[0, 0]).sqrt())
-
-
-def multitask_evidence(shared: SingleTaskMultiFidelityGP, multitask: MultiTaskGP) -> dict[str, Any]:
-    """``large_model="auto"``'s rule, on the shared model and the MultiTaskGP fitted to
-    the same data: the evidence, with ``"model"`` the one it prefers.
-
-    The MultiTaskGP is preferred when both
-
-    - its log marginal likelihood exceeds the shared model's by more than half the
-      difference in their numbers of raw hyperparameter entries times the log of the
-      number of points (the Bayesian information criterion's form; the raw count
-      over-states the task covariance's free numbers, so the penalty is stricter than
-      the criterion's: this is the rule the benchmark screened);
-    - it says the scales' spreads differ: its ratio of the large to the small scale's
-      standard deviation (:func:`task_scale_ratio`) is above ``AUTO_SCALE_RATIO`` or
-      below its inverse (a scale factor, which the shared model cannot represent), and
-      below ``AUTO_MAX_SCALE_RATIO`` (a small scale nearly flat next to the large one is
-      not amplified).
-
-    Raises:
-        RuntimeError, ValueError: a failed Cholesky (the caller keeps the shared model).
-    """
-    lml_shared = log_marginal_likelihood(shared)
-    lml_multitask = log_marginal_likelihood(multitask)
-    ratio = task_scale_ratio(multitask)
-    extra = n_hyperparameters(multitask) - n_hyperparameters(shared)
-    penalty = 0.5 * extra * math.log(multitask.train_inputs[0].shape[0])
-    better_fit = lml_multitask - lml_shared > penalty
-    spreads_differ = abs(math.log(ratio)) > math.log(AUTO_SCALE_RATIO)
-    spreads_differ = spreads_differ and ratio < AUTO_MAX_SCALE_RATIO
-    return {
-        "model": "multitask" if better_fit and spreads_differ else "shared",
-        "log_likelihood_shared": lml_shared,
-        "log_likelihood_multitask": lml_multitask,
-        "penalty": penalty,
-        "scale_ratio": ratio,
-    }
+def fit_name(name: str, noise_floor: float | None) -> str:
+    """Cache name of a model fitted with ``noise_floor`` (``None``: BoTorch's)."""
+    return name if noise_floor is None else f"{name}@{noise_floor:g}"

@@ -30,13 +30,14 @@ def test_demo_trains_on_one_thread_and_restores_the_count(tmp_path, monkeypatch)
     from scaleup_bo import demo
 
     seen = []
-    real = demo.CNNTask._loss
+    for scale in ("small", "large"):
+        real = getattr(demo.CNNTask, scale)
 
-    def spy(self, params, large):
-        seen.append(torch.get_num_threads())
-        return real(self, params, large)
+        def spy(self, params, real=real):
+            seen.append(torch.get_num_threads())
+            return real(self, params)
 
-    monkeypatch.setattr(demo.CNNTask, "_loss", spy)
+        monkeypatch.setattr(demo.CNNTask, scale, spy)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

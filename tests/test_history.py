@@ -47,73 +47,7 @@ def test_load_refuses_foreign_json(tmp_path):
         History.load(path)
 
 
-# ---------------------------------------------------------------------- journal
-def _space():
-    from skopt.space import Categorical, Integer, Real
-
-    from scaleup_bo import SearchSpace
-
-    return SearchSpace(
-        [Real(0.0, 1.0, name="a"), Integer(1, 5, name="b"), Categorical(["x", "y"], name="c")]
-    )
-
-
-def test_journal_appends_and_reopens(tmp_path):
-    from scaleup_bo.history import Journal, Trial
-
-    path = tmp_path / "run.jsonl"
-    header = {"search_space": _space().describe(), "random_state": 1}
-    j = Journal(path, header)
-    assert j.trials == []
-    t0 = Trial(0, (0.5, 2, "x"), 1.0, "small", seconds=0.1)
-    t1 = Trial(1, (0.1, 3, "y"), None, "large", status="failed", error="NaN")
-    j.append(t0)
-    j.append(t1)
-    assert len(path.read_text().splitlines()) == 3
-    again = Journal(path, header)
-    assert again.trials == [t0, t1]
-
-
-def test_journal_drops_a_truncated_last_line(tmp_path):
-    from scaleup_bo.history import Journal, Trial
-
-    path = tmp_path / "run.jsonl"
-    header = {"search_space": _space().describe()}
-    j = Journal(path, header)
-    j.append(Trial(0, (0.5, 2, "x"), 1.0, "small"))
-    with open(path, "a") as f:
-        f.write('{"type": "trial", "number": 1, "params": [0.2, ')  # killed mid-write
-    again = Journal(path, header)
-    assert [t.number for t in again.trials] == [0]
-    again.append(Trial(1, (0.3, 1, "y"), 2.0, "small"))
-    assert [t.value for t in Journal(path, header).trials] == [1.0, 2.0]
-
-
-def test_journal_with_only_a_partial_header_starts_afresh(tmp_path):
-    from scaleup_bo.history import Journal
-
-    path = tmp_path / "run.jsonl"
-    path.write_text('{"type": "hea')
-    j = Journal(path, {"search_space": _space().describe()})
-    assert j.trials == [] and path.read_text().startswith('{"type": "header"')
-
-
-def test_journal_refuses_a_corrupt_middle_line_and_another_search_space(tmp_path):
-    from scaleup_bo.history import Journal, Trial
-
-    path = tmp_path / "run.jsonl"
-    header = {"search_space": _space().describe()}
-    j = Journal(path, header)
-    j.append(Trial(0, (0.5, 2, "x"), 1.0, "small"))
-    with pytest.raises(DataError, match="another run: its search_space"):
-        Journal(path, {"search_space": [{"name": "other"}]})
-    lines = path.read_text().splitlines()
-    path.write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
-    with pytest.raises(DataError, match="corrupt at line 2"):
-        Journal(path, header)
-
-
-def test_loading_never_executes_code(tmp_path):
+def test_loading_a_history_never_executes_code(tmp_path):
     import pickle
 
     marker = tmp_path / "pwned"
@@ -126,12 +60,6 @@ def test_loading_never_executes_code(tmp_path):
     evil.write_bytes(pickle.dumps(Exploit()))
     with pytest.raises(DataError):
         History.load(evil)
-    from scaleup_bo.history import Journal
-
-    evil_journal = tmp_path / "evil.jsonl"
-    evil_journal.write_bytes(pickle.dumps(Exploit()) + b"\n")
-    with pytest.raises(DataError):
-        Journal(evil_journal, {})
     # JSON that looks like an object description stays plain data.
     sneaky = tmp_path / "sneaky.json"
     payload = {"py/object": "os.system", "__reduce__": ["os.system", ["touch pwned"]]}
@@ -147,6 +75,16 @@ def test_loading_never_executes_code(tmp_path):
     h = History.load(sneaky)
     assert h.metadata == payload and h[0].params == (payload,)
     assert not marker.exists() and not (tmp_path / "pwned").exists()
+
+
+def _space():
+    from skopt.space import Categorical, Integer, Real
+
+    from scaleup_bo import SearchSpace
+
+    return SearchSpace(
+        [Real(0.0, 1.0, name="a"), Integer(1, 5, name="b"), Categorical(["x", "y"], name="c")]
+    )
 
 
 # ---------------------------------------------------------------------- tables
@@ -219,16 +157,6 @@ def test_malformed_trial_records_are_data_errors():
         Trial.from_dict({"number": "x", "params": [1], "scale": "small"})
 
 
-def test_journal_never_overwrites_a_file_that_is_not_one(tmp_path):
-    from scaleup_bo.history import Journal
-
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps([{"lr": 0.1, "score": 0.3}]))  # one line, no newline
-    with pytest.raises(DataError, match="is not a scaleup_bo journal: not overwriting it"):
-        Journal(path, {"search_space": _space().describe()})
-    assert json.loads(path.read_text()) == [{"lr": 0.1, "score": 0.3}]
-
-
 def test_to_dataframe_keeps_its_columns_when_a_parameter_shares_a_name():
     from skopt.space import Real
 
@@ -273,7 +201,8 @@ def test_tuple_categories_come_back_as_tuples_from_a_saved_history(tmp_path):
 
 
 def test_hyperparameters_of_a_trial_round_trip_and_are_omitted_when_absent(tmp_path):
-    from scaleup_bo.history import Journal, Trial
+    from scaleup_bo.history import Trial
+    from scaleup_bo.journal import Journal
 
     fits = {"shared": {"likelihood.noise_covar.raw_noise": [0.0012], "mean.raw_constant": 0.5}}
     h = History()
@@ -318,28 +247,6 @@ def test_a_table_without_a_score_column_says_so():
         read_table([{name: 0.5}], space)
     with pytest.raises(DataError, match=r"row 1.*failed"):
         read_table([{name: 0.5, "value": 1.0}, {name: 0.6, "value": float("nan")}], space)
-
-
-@pytest.mark.parametrize(
-    ("line", "why"),
-    [
-        (b"\x00\xff\xfe garbage\n", "corrupt at line 3: it is not"),
-        (b'{"type": "trial", "number": 1}\n', "line 3: trial record .* lacks the field"),
-        (b'{"type": "note"}\n', "line 3 is not a trial"),
-    ],
-)
-def test_a_corrupt_journal_line_is_named(tmp_path, line, why):
-    from scaleup_bo import Engine
-
-    path = tmp_path / "run.jsonl"
-    engine = Engine([(0.0, 1.0)], random_state=0, journal=path)
-    for x in (0.1, 0.2, 0.3):
-        engine.tell([x], x, "small")
-    lines = path.read_bytes().splitlines(keepends=True)
-    lines[2] = line
-    path.write_bytes(b"".join(lines))
-    with pytest.raises(DataError, match=why):
-        Engine([(0.0, 1.0)], random_state=0, journal=path)
 
 
 def test_a_table_of_both_scales_read_as_one_scale_is_refused():

@@ -1,3 +1,6 @@
+"""The shared two-fidelity GP (and its MultiTaskGP alternative): building, fitting,
+warm starts, noise floors, and the fit cache of a run."""
+
 from __future__ import annotations
 
 import logging
@@ -6,22 +9,17 @@ import math
 import pytest
 import torch
 from botorch.models import SingleTaskMultiFidelityGP
-from linear_operator.utils.errors import NotPSDError
 
-from scaleup_bo import DataError
+from scaleup_bo import DataError, History
 from scaleup_bo.model import (
-    INTERPOLATION_NOISE,
     WARM_FIT_MAX_ITERATIONS,
+    FitCache,
     build_model,
     fit_model,
+    fit_name,
     hyperparameters,
-    interpolating,
-    log_marginal_likelihood,
-    multitask_evidence,
-    n_hyperparameters,
-    task_scale_ratio,
-    winsorize_targets,
 )
+from scaleup_bo.selection import log_marginal_likelihood
 
 
 def _forrester(x):
@@ -149,45 +147,29 @@ def test_fit_failure_returns_none_and_logs(monkeypatch, caplog):
     assert "space-filling" in caplog.text
 
 
-def test_loo_predictions_equal_predicting_each_point_from_the_others():
-    from scaleup_bo.model import loo_predictions
+def _fitted_inputs(monkeypatch):
+    """The training inputs of each model BoTorch fits from now on."""
+    import scaleup_bo.model as model_module
 
-    X, Y = _data()
-    model = fit_model(X, Y, seed=0)
-    mean, var, observed = loo_predictions(model)
-    assert mean.shape == var.shape == (25,)
-    assert torch.allclose(observed, Y.squeeze(-1))
-    for i in range(18, 25):
-        keep = torch.arange(25) != i
-        # Same hyperparameters and standardization, point i left out.
-        other = build_model(X[keep], Y[keep])
-        other.load_state_dict(model.state_dict())
-        y_std = (Y[keep] - model.outcome_transform.means) / model.outcome_transform.stdvs
-        other.set_train_data(targets=y_std.squeeze(-1), strict=False)
-        other.eval()
-        with torch.no_grad():
-            post = other.posterior(X[i : i + 1], observation_noise=True)
-        assert mean[i].item() == pytest.approx(post.mean.item(), rel=1e-6)
-        assert var[i].item() == pytest.approx(post.variance.item(), rel=1e-6)
+    inputs = []
+    real = model_module.fit_gpytorch_mll
+
+    def spy(mll, **kwargs):
+        inputs.append(mll.model.train_inputs[0].detach().clone())
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(model_module, "fit_gpytorch_mll", spy)
+    return inputs
 
 
 def test_large_data_fit_hyperparameters_on_a_subset_keeping_every_large_point(monkeypatch):
-    import scaleup_bo.model as model_module
-
     X, Y = _data()
-    subsets = []
-    real = model_module._fit_subset
-
-    def spy(train_X, size):
-        rows = real(train_X, size)
-        subsets.append(rows)
-        return rows
-
-    monkeypatch.setattr(model_module, "_fit_subset", spy)
+    inputs = _fitted_inputs(monkeypatch)
     model = fit_model(X, Y, seed=0, max_fit_points=12)
-    (rows,) = subsets
-    assert len(rows) == 12 and len(set(rows.tolist())) == 12
-    assert set(range(20, 25)) <= set(rows.tolist())  # all 5 large points kept
+    (subset,) = inputs
+    rows = [int((row == X).all(-1).nonzero()) for row in subset]  # each row's place in X
+    assert len(rows) == 12 and len(set(rows)) == 12
+    assert set(range(20, 25)) <= set(rows)  # all 5 large points kept
     # The model conditions on every point; its outcome scaling is that of all points.
     assert model.train_inputs[0].shape == (25, 2)
     assert torch.allclose(model.outcome_transform.means, Y.mean(0, keepdim=True))
@@ -197,7 +179,9 @@ def test_large_data_fit_hyperparameters_on_a_subset_keeping_every_large_point(mo
         if "outcome" not in key:
             assert torch.allclose(hyper[key], value), key
     # All-large data: the subset is all large points, not half of them.
-    assert len(model_module._fit_subset(X[20:], 4)) == 4
+    inputs.clear()
+    fit_model(X[20:], Y[20:], seed=0, max_fit_points=4)
+    assert inputs[0].shape == (4, 2) and bool((inputs[0][:, -1] == 1.0).all())
 
 
 def _scaled_data():
@@ -227,79 +211,10 @@ def test_multitask_model_learns_a_scale_factor_the_shared_model_cannot():
     assert errors[True] < 0.05 < 0.5 < errors[False]
 
 
-def test_multitask_model_reports_the_scale_factor_and_its_evidence():
-    X, Y = _scaled_data()  # large = 3 x small + 2
-    multitask = fit_model(X, Y, seed=0, multitask=True)
-    shared = fit_model(X, Y, seed=0)
-    assert task_scale_ratio(multitask) == pytest.approx(3.0, rel=0.05)
-    # The exact Gaussian log density of the standardized targets, by hand.
-    x, y = multitask.train_inputs[0], multitask.train_targets
-    with torch.no_grad():
-        prior = multitask.forward(x)
-        cov = multitask.likelihood(prior, x).covariance_matrix
-        by_hand = torch.distributions.MultivariateNormal(prior.mean, cov).log_prob(y)
-    assert log_marginal_likelihood(multitask) == pytest.approx(float(by_hand), rel=1e-6)
-    assert log_marginal_likelihood(multitask) > log_marginal_likelihood(shared) + 10
-    # Raw entries: the shared model's 6 (1-D); the MultiTaskGP's 11, its task covariance
-    # counted as stored (2 variances, a 2 x 2 factor), more than its free numbers.
-    assert (n_hyperparameters(shared), n_hyperparameters(multitask)) == (6, 11)
-
-
-@pytest.mark.parametrize(
-    ("factor", "expected"), [(2.0, "multitask"), (1.0, "shared"), (10.0, "shared")]
-)
-def test_multitask_evidence_prefers_the_multitask_gp_for_a_moderate_scale_factor(factor, expected):
-    """large_model="auto"'s rule: a x2 scale (inside the window) goes to the MultiTaskGP,
-    an identical scale (ratio 1) and a x10 one (above AUTO_MAX_SCALE_RATIO) do not."""
-    xs = torch.linspace(0, 1, 15, dtype=torch.float64).unsqueeze(-1)
-    xl = torch.tensor([[0.2], [0.5], [0.8]], dtype=torch.float64)
-    X = torch.cat(
-        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
-    )
-    Y = torch.cat([torch.sin(6 * xs), factor * torch.sin(6 * xl) + 2])
-    shared, multitask = fit_model(X, Y, seed=0), fit_model(X, Y, seed=0, multitask=True)
-    evidence = multitask_evidence(shared, multitask)
-    assert evidence["model"] == expected
-    assert evidence["scale_ratio"] == pytest.approx(task_scale_ratio(multitask))
-    assert evidence["penalty"] == pytest.approx(0.5 * (11 - 6) * math.log(18))
-    if factor == 2.0:
-        assert (
-            evidence["log_likelihood_multitask"] - evidence["log_likelihood_shared"]
-            > (evidence["penalty"])
-        )
-
-
 def test_multitask_model_needs_both_scales():
     X, Y = _scaled_data()
     with pytest.raises(DataError, match="both scales"):
         build_model(X[:15], Y[:15], multitask=True)
-
-
-def test_loo_predictions_of_the_multitask_model_leave_each_point_out():
-    from scaleup_bo.model import loo_predictions
-
-    X, Y = _scaled_data()
-    X, Y = (
-        torch.cat([X, torch.tensor([[0.35, 1.0]], dtype=torch.float64)]),
-        torch.cat([Y, 3 * torch.sin(torch.tensor([[2.1]], dtype=torch.float64)) + 2]),
-    )
-    model = fit_model(X, Y, seed=0, multitask=True)
-    mean, var, observed = loo_predictions(model)
-    assert torch.allclose(observed, Y.squeeze(-1))
-    n = X.shape[0]
-    for i in (0, 7, n - 2, n - 1):  # small and large points
-        keep = torch.arange(n) != i
-        other = build_model(X[keep], Y[keep], multitask=True)
-        other.load_state_dict(model.state_dict())
-        y_std = (Y[keep] - model.outcome_transform.means) / model.outcome_transform.stdvs
-        other.set_train_data(targets=y_std.squeeze(-1), strict=False)
-        other.eval()
-        task = X[i : i + 1].clone()
-        task[:, -1] = float(X[i, -1] == 1.0)
-        with torch.no_grad():
-            post = other.posterior(task, observation_noise=True)
-        assert mean[i].item() == pytest.approx(post.mean.item(), rel=1e-6)
-        assert var[i].item() == pytest.approx(post.variance.item(), rel=1e-6)
 
 
 def _categorical_data():
@@ -373,48 +288,6 @@ def test_fit_restarts_from_prior_samples_with_the_one_hot_prior():
     assert _design_lengthscales(model).dtype == torch.float64
 
 
-def _one_scale(y, fidelity=0.5):
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1, 1)
-    return torch.cat([torch.rand(len(y), 1, dtype=y.dtype), torch.full_like(y, fidelity)], -1), -y
-
-
-def test_winsorize_clips_the_bad_tail_only():
-    # Two diverged runs (y = 50, 60) among good ones; the model sees -y.
-    y = torch.tensor([0.5, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 50.0, 60.0], dtype=torch.float64)
-    q1, q3 = torch.quantile(y, 0.25), torch.quantile(y, 0.75)
-    cut = float(q3 + 1.5 * (q3 - q1))
-    X, Y = _one_scale(y)
-    out = winsorize_targets(X, Y)
-    assert out.shape == (10, 1)
-    assert torch.equal(out[:8], Y[:8])  # values under the cutoff unchanged
-    assert torch.allclose(out[8:], torch.full((2, 1), -cut, dtype=torch.float64))
-    assert int(out.argmax()) == int(Y.argmax())  # the best stays the best
-
-
-def test_winsorize_never_flattens_a_scale_that_sits_above_the_other():
-    # 20 small-scale values in [0, 1] with one diverged run, and three large-scale ones
-    # at 5-7: all three lie above the cutoff of all values, none above their own scale's.
-    small = torch.linspace(0.0, 1.0, 20, dtype=torch.float64)
-    small[-1] = 40.0
-    Xs, Ys = _one_scale(small)
-    Xl, Yl = _one_scale([7.0, 6.0, 5.0, 5.5], fidelity=1.0)
-    out = winsorize_targets(torch.cat([Xs, Xl]), torch.cat([Ys, Yl]))
-    assert torch.equal(out[20:], Yl)  # the large scale keeps its values and its order
-    assert torch.equal(out[:19], Ys[:19])
-    assert float(-out[19]) < 2.0  # the small scale's diverged run is clipped
-
-
-def test_winsorize_leaves_small_or_untailed_data_alone():
-    X, few = _one_scale([0.0, 1.0, 100.0])
-    assert torch.equal(winsorize_targets(X, few), few)
-    X, flat = _one_scale(torch.arange(12.0))
-    assert torch.equal(winsorize_targets(X, flat), flat)
-    X, floor = _one_scale([0.0] * 10 + [2.0, 50.0])  # IQR 0: no tail to measure
-    assert torch.equal(winsorize_targets(X, floor), floor)
-    X, empty = _one_scale(torch.zeros(0))
-    assert winsorize_targets(X, empty).shape == (0, 1)
-
-
 @pytest.mark.parametrize("multitask", [False, True])
 def test_noise_floor_lets_noise_free_data_be_fitted_below_botorchs_floor(multitask):
     X, Y = _noise_free_two_scales()
@@ -458,68 +331,6 @@ def _noise_free_two_scales() -> tuple[torch.Tensor, torch.Tensor]:
     return X, -torch.cat([0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5, _forrester(x)])
 
 
-@pytest.mark.parametrize("multitask", [False, True])
-def test_interpolating_pins_the_noise_of_noise_free_data(multitask):
-    X, Y = _noise_free_two_scales()
-    fitted = fit_model(X, Y, seed=0, multitask=multitask, noise_floor=1e-7)
-    noise = float(fitted.likelihood.noise.max())
-    pinned, evidence = interpolating(fitted)
-    assert evidence["model"] == "pinned" and pinned is not fitted
-    assert (
-        evidence["log_likelihood_pinned"] > evidence["log_likelihood_fitted"] - evidence["penalty"]
-    )
-    assert float(pinned.likelihood.noise.max()) == INTERPOLATION_NOISE
-    assert float(fitted.likelihood.noise.max()) == noise > INTERPOLATION_NOISE  # a copy
-    # The criterion's price: one noise parameter, or one per task of the MultiTaskGP.
-    assert evidence["penalty"] == pytest.approx((1 + multitask) * 0.5 * math.log(X.shape[0]))
-    # Every other hyperparameter is the fitted model's.
-    kept = {k: v for k, v in fitted.state_dict().items() if "noise" not in k}
-    assert all(torch.equal(v, pinned.state_dict()[k]) for k, v in kept.items())
-    # It interpolates the large-scale runs where the fitted model smooths them.
-    large = X[:, -1] == 1.0
-    if multitask:
-        X = torch.cat([X[:, :-1], (X[:, -1:] == 1.0).to(X)], -1)
-
-    def error(model):
-        with torch.no_grad():
-            mean = model.posterior(X[large][:, :-1] if multitask else X[large]).mean
-        return float((mean.reshape(-1) - Y[large].reshape(-1)).abs().max())
-
-    assert error(pinned) < 0.02 * error(fitted)
-
-
-def test_interpolating_keeps_the_fitted_model_of_noisy_data():
-    X, Y = _data()
-    noisy = Y + 0.5 * torch.randn(
-        Y.shape, generator=torch.Generator().manual_seed(1), dtype=Y.dtype
-    )
-    fitted = fit_model(X, noisy, seed=0, noise_floor=1e-7)
-    model, evidence = interpolating(fitted)
-    assert model is fitted and evidence["model"] == "fitted"
-    # Pinning the noise would cost the likelihood far more than the penalty.
-    assert evidence["log_likelihood_fitted"] - evidence["log_likelihood_pinned"] > 100
-
-
-def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeypatch, caplog):
-    import scaleup_bo.model as model_module
-
-    real = model_module.log_marginal_likelihood
-
-    def failing_when_pinned(model):
-        if float(model.likelihood.noise.max()) == INTERPOLATION_NOISE:
-            raise NotPSDError("Matrix not positive definite after repeatedly adding jitter")
-        return real(model)
-
-    monkeypatch.setattr(model_module, "log_marginal_likelihood", failing_when_pinned)
-    X, Y = _noise_free_two_scales()
-    fitted = fit_model(X, Y, seed=0, noise_floor=1e-7)
-    with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
-        model, evidence = interpolating(fitted)
-    assert model is fitted and evidence["model"] == "fitted"
-    assert "positive definite" in evidence["error"]
-    assert "noise pinned" in caplog.text
-
-
 def test_a_multitask_fit_prints_no_torch_sparse_warning():
     # torch warns once per process, from linear_operator's interpolation, that sparse
     # invariant checks are "implicitly disabled": noise in a user's output (the demo's).
@@ -536,3 +347,60 @@ def test_a_multitask_fit_prints_no_torch_sparse_warning():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "Sparse invariant checks" not in run.stderr
+
+
+# ---------------------------------------------------------------------- the fits of a run
+def test_fit_cache_makes_each_model_once_per_history_size():
+    cache = FitCache()
+    made = []
+
+    def make():
+        made.append(len(made) + 1)
+        return made[-1]
+
+    assert not cache.has("shared", 3) and cache.latest("shared") is None
+    assert cache.get("shared", 3, make) == 1 and cache.get("shared", 3, make) == 1
+    assert cache.has("shared", 3) and not cache.has("shared", 4)
+    assert cache.get("shared", 4, make) == 2 and cache.latest("shared") == 2
+    # A failed fit (None) is kept too, until the history grows.
+    assert cache.get("multitask", 4, lambda: None) is None and cache.has("multitask", 4)
+    assert fit_name("shared", None) == "shared" and fit_name("shared", 1e-7) == "shared@1e-07"
+
+
+def test_fit_cache_starts_each_fit_from_the_latest_proposals_hyperparameters():
+    X, Y = _data()
+    model = fit_model(X, Y, seed=0)
+    latest = {"shared": hyperparameters(model)}
+    history = History()
+    history.add([0.1], 1.0, "small", hyperparameters={"shared": {"raw": [1.0]}, "old": {}})
+    history.add([0.2], 2.0, "small", hyperparameters=latest)  # the latest proposal
+    history.add([0.3], 3.0, "small")  # told, not proposed: skipped
+    cache = FitCache()
+    assert cache.warm_start("shared", history) == latest["shared"]
+    # A model the latest proposal did not fit starts afresh, not from an older fit.
+    assert cache.warm_start("old", history) is None
+    assert cache.warm_start("shared", History()) is None
+    assert FitCache(warm_fits=False).warm_start("shared", history) is None
+    starts = []
+    assert cache.fit("shared", history, lambda warm: starts.append(warm) or model) is model
+    cache.fit("shared", history, lambda warm: starts.append(warm))  # the same size: kept
+    assert starts == [latest["shared"]]
+
+
+def test_fit_cache_records_the_finite_hyperparameters_of_this_sizes_models():
+    import copy
+
+    X, Y = _data()
+    model = fit_model(X, Y, seed=0)
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(math.nan)
+    cache = FitCache()
+    cache.get("shared", 5, lambda: model)
+    cache.get("earlier", 4, lambda: model)  # another history size
+    cache.get("shared:interpolating", 5, lambda: (model, {}))  # not a model
+    cache.get("failed", 5, lambda: None)
+    cache.get("broken", 5, lambda: broken)  # the journal holds JSON: no NaN
+    cache.unrecorded.add("surrogate")
+    cache.get("surrogate", 5, lambda: model)  # a custom surrogate's are not recorded
+    assert cache.hyperparameters(5) == {"shared": hyperparameters(model)}

@@ -151,7 +151,7 @@ def test_plots_explain_a_wrong_dimension_or_object(fitted_engine):
         plot_performance(history)
 
 
-def test_slice_shows_the_model_the_large_scale_proposals_use():
+def test_slice_shows_the_model_the_large_scale_proposals_use(monkeypatch):
     """With large_model="multitask" (and "auto" when it picks one) the large-scale slice is
     the MultiTaskGP's, which scales the small function, not the shared model's."""
     import math
@@ -159,11 +159,11 @@ def test_slice_shows_the_model_the_large_scale_proposals_use():
     import torch
     from botorch.models import MultiTaskGP
 
-    from scaleup_bo import Engine
+    from scaleup_bo import Engine, Strategy
     from scaleup_bo.plots import plot_slice, slice_data
 
     def make(large_model):
-        engine = Engine([(0.0, 1.0)], random_state=0, large_model=large_model)
+        engine = Engine([(0.0, 1.0)], random_state=0, strategy=Strategy(large_model=large_model))
         xs = np.linspace(0, 1, 12)
         engine.tell_many([[x] for x in xs], [math.sin(6 * x) for x in xs], "small")
         for x in [0.2, 0.5, 0.9]:  # large = 3 x small + 2
@@ -186,25 +186,24 @@ def test_slice_shows_the_model_the_large_scale_proposals_use():
     assert small.model == "shared"
     # Looking at the large scale between steps does not change the next large proposal:
     # every fit the slice makes has the seed ask("large") would use, and ask reuses them.
-    import scaleup_bo.optimizers as optimizers
+    import scaleup_bo.selection as selection
 
     looked, plain = make("auto"), make("auto")
     seeds = []
+    real = selection.fit_model
 
     def recording(*args, **kwargs):
         seeds.append(kwargs["seed"])
-        return fit_model(*args, **kwargs)
+        return real(*args, **kwargs)
 
-    fit_model = optimizers.fit_model
-    optimizers.fit_model = recording
-    try:
-        slice_data(looked, 0)
-    finally:
-        optimizers.fit_model = fit_model
-    assert seeds and set(seeds) == {looked._step_seed("large")}  # shared, MultiTaskGP, ...
-    fits = dict(looked._fits)
-    assert looked.ask("large") == plain.ask("large")
-    assert all(looked._fits[name][1] is model for name, (_, model) in fits.items())
+    monkeypatch.setattr(selection, "fit_model", recording)
+    slice_data(looked, 0)
+    sliced = list(seeds)
+    seeds.clear()
+    point = looked.ask("large")
+    assert sliced and seeds == []  # shared, MultiTaskGP, ...: every fit reused
+    assert plain.ask("large") == point
+    assert sorted(seeds) == sorted(sliced)  # the fits ask makes have the slice's seeds
     assert looked.large_model_choice == plain.large_model_choice
     ax = plot_slice(multitask, 0)
     try:

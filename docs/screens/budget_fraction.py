@@ -1,16 +1,16 @@
 """Screen: each method given only a fraction of the cost benchmark's budget (not part of
 the library).
 
-#7's target reads the cost-aware optimizer's regret *trace* at 70% of the budget against
-the two-stage pipeline's final median. This screen measures the other reading, a run that
-is *given* 70% of the budget and so ends with its own exploiting run:
+The cost benchmark's reach at 70% reads the cost-aware optimizer's regret *trace* at 70% of
+the budget against the two-stage pipeline's final median. This screen measures the other
+reading, a run that is *given* 70% of the budget and so ends with its own exploiting run:
 
 - ``scaleup``: every stored ``scaleup_cost`` run of ``docs/cost_results.json`` is rebuilt
   from its trials up to the last one that leaves room for one large run within
   ``fraction * budget`` (told, not re-run), then continued by ``ScaleUpOptimizer`` with
   that budget until it stops; its last run is the reserved one, the recommendation. The
   rebuilt run fits from BoTorch's start (told trials carry no fits), so it is the stored
-  run up to the cut, then a run of today's library.
+  run up to the cut, then a run of the library as checked out.
 - ``two_stage``: the main benchmark's ``scaleup_bo`` method (``LargeScaleOptimizer``,
   last run on the posterior mean) from the stored small stage of
   ``docs/benchmark_results.json`` with ``n_large`` large runs instead of 11 (7 large runs:

@@ -6,21 +6,20 @@ value, so the run's state before its last trial can be rebuilt by telling them, 
 re-running the optimizer. Here each run is rebuilt twice (ask/tell, the benchmark's
 budget 135, small run 1, large run 10) and asked for its last run:
 
-- ``fitted``: with ``exploit_interpolate=False`` (the 20th session's default);
-- ``interp``: with the library's default since the 23rd session (the exploiting model's
-  noise pinned when its data show no noise), evaluated on the large scale.
+- ``fitted``: with ``exploit_interpolate=False`` (the default before commit 6e074f4);
+- ``interp``: with the library's default (the exploiting model's noise pinned when its data
+  show no noise), evaluated on the large scale.
 
 The ask of the default that made the file must give its stored last trial back, which
-checks the replay: ``same_last`` for the ``fitted`` ask, on the file as it was before the
-23rd session (``git show e302276~1:docs/cost_results.json``, where it held on all 180
+checks the replay: ``same_last`` for the ``fitted`` ask, on the file as it was before
+commit e302276 (``git show e302276~1:docs/cost_results.json``, where it held on all 180
 runs); ``same_interp`` for the ``interp`` ask, on the file since (which holds these runs).
 Told trials carry no fitted hyperparameters, so the rebuilt run fits from BoTorch's start.
-The runs made before the 24th session fitted so too. The runs made since warm-start their
+The cold-fit runs (before commit 7091efb) fitted so too. The warm-fit runs warm-start their
 exploring fits from hyperparameters the traces do not keep, but the exploiting refit behind
 the last run starts cold in them as well (the proposal before it fitted no such model): the
-25th session's replays gave the stored last run back on all 62 warm-fit runs it asked
-(``docs/screens/final_model.py``); a guard decision made on the exploring fits could still
-differ.
+replays of ``docs/screens/final_model.py`` gave the stored last run back on all 62 warm-fit
+runs they asked; a guard decision made on the exploring fits could still differ.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 

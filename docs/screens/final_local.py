@@ -5,7 +5,7 @@ stored small stage of ``docs/benchmark_results.json``, the small winner first, t
 The 11th run is then chosen in several ways *from the same state*, each evaluated on the
 large scale, so the variants are paired exactly:
 
-- ``pm``: the 17th session's default, the shared model's posterior-mean maximizer
+- ``pm``: the default before commit 9a8ad6a, the shared model's posterior-mean maximizer
   (``exploit_noise_floor=None``);
 - ``lo``: the posterior-mean maximizer of a GP on the large-scale runs only (BoTorch's
   ``SingleTaskGP``, its default kernel and priors, a fixed noise of 1e-6 of the observed

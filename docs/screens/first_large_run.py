@@ -11,11 +11,11 @@ x 1 + 11 large x 10) with
 - ``winner``: the first large-scale run is the best small-scale configuration so far, as
   in the two-stage pipeline (``Engine.ask("large")`` with ``transfer_points=1``) and as
   ``ScaleUpOptimizer`` already does when it measures costs; MF-MES still decides *when*
-  (the library's behaviour since the 14th session);
+  (the library's behaviour since commit 5179964);
 - ``pmsmall``: the first large-scale run is the model's predicted small-scale optimum (the
   maximizer of the posterior mean at the small fidelity, a fresh point) instead of the best
   small-scale run so far: after 13-15 information-placed small runs the best observed one
-  can be far from the small optimum (19th session).
+  can be far from the small optimum (screened at commit 4405e48).
 
 Usage (one-thread processes, at most two at a time on 2 cores; a run takes 1-5 minutes)::
 

@@ -6,9 +6,9 @@ stored small stage of ``docs/benchmark_results.json``, the small winner first, t
 ``large_model="auto"``). The 11th run, the ``"PM"`` proposal, is then made twice from the
 same state and both are evaluated on the large scale, so the pair is exact:
 
-- ``fitted``: the 18th session's default: the chosen model refitted with the noise floor
+- ``fitted``: the default before commit 6e074f4: the chosen model refitted with the noise floor
   ``exploit_noise_floor`` = 1e-7, its noise inferred (``exploit_interpolate=False``);
-- ``interp``: the library's default since the 23rd session: that refit, its noise pinned at
+- ``interp``: the library's default since commit 6e074f4: that refit, its noise pinned at
   ``INTERPOLATION_NOISE`` = 1e-9 when the data show no noise (``model.interpolating``).
 
 Each record holds the first 10 values (to check them against the stored run), both

@@ -1,8 +1,8 @@
 """Screen and re-make: ``ScaleUpOptimizer``'s reserved last run with ``exploit_large_alone``
-(the 25th session's default) on the stored runs' states (not part of the library).
+(the default since commit ee98d9e) on the stored runs' states (not part of the library).
 
 Each stored ``scaleup_cost`` run of ``docs/cost_results.json`` is rebuilt from its trials
-but the last (``cost_replay.rebuilt``) and asked for its last run with today's defaults.
+but the last (``cost_replay.rebuilt``) and asked for its last run with the library's defaults.
 When the large-scale runs' own GP replaced the shared model's refit (the shared refit
 showed noise, the large runs' own one none), the point differs from the stored last run
 and is evaluated, at the scale asked (a run whose reserve was spent before its last trial

@@ -13,8 +13,8 @@ part the two scales share) given:
 - ``default``: the library's default: the dimension-scaled prior on the one-hot columns of
   categorical dimensions, ``Gamma(3, 6)`` on the others (:func:`scaleup_bo.model.design_kernel`;
   a space without categorical dimensions keeps BoTorch's kernel);
-- ``gamma``: ``Gamma(3, 6)`` on every column (BoTorch's kernel; the default before the 15th
-  session);
+- ``gamma``: ``Gamma(3, 6)`` on every column (BoTorch's kernel; the default before commit
+  6bdf34d);
 - ``scaled``: the dimension-scaled prior on every column (Matern 5/2, as before);
 - ``scaled:both``: the same for the bias kernel ``k_1`` too.
 

@@ -22,8 +22,8 @@ with one change: from the third large-scale run on, each proposal uses
   the MultiTaskGP, a GP of the large-scale points alone instead whenever that predicts them
   better (leave-one-out squared error), a guard on the MultiTaskGP; ``bicgs<f>``: ``bicg``,
   and only while the MultiTaskGP's ratio of the two scales' standard deviations is above
-  ``f`` or below ``1 / f`` (``bicgs1.5``; the library's ``large_model="auto"`` since the
-  21st session is ``bicgs1.5`` with the ratio also below ``AUTO_MAX_SCALE_RATIO`` = 3);
+  ``f`` or below ``1 / f`` (``bicgs1.5``; the library's ``large_model="auto"`` is
+  ``bicgs1.5`` with the ratio also below ``AUTO_MAX_SCALE_RATIO`` = 3);
 - ``stgp``: ``SingleTaskGP`` on the same data, the fidelity an ordinary input (BoTorch's
   default kernel and priors, no per-scale parameters);
 - ``sequential``: whichever predicted the large-scale runs better before seeing them (the
@@ -34,10 +34,10 @@ Usage (one-thread processes, at most two at a time on 2 cores)::
 
     OMP_NUM_THREADS=1 python docs/screens/multitask.py mt forrester,mixed_shift 0,1,2,3,4 out.jsonl
 
-Since the 19th session the last large-scale run is the library's ``"PM"`` ask, on the chosen
-model refitted with ``exploit_noise_floor``, as in the benchmark's ``scaleup_bo``; the choice
-is made with the exploring fits. (Before, the last run was qNEI like the others: the README's
-first tables of this screen were made so.)
+The last large-scale run is the library's ``"PM"`` ask, on the chosen model refitted with
+``exploit_noise_floor``, as in the benchmark's ``scaleup_bo``; the choice is made with the
+exploring fits. (Before commit f7ea5e1 the last run was qNEI like the others: the first
+tables of this screen were made so.)
 
 Each line of ``out.jsonl``: problem, seed, mode, the seconds each proposal took
 (overhead), the best large-scale value and its regret after k = 1..11 large-scale runs

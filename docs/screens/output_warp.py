@@ -21,7 +21,7 @@ with the model's targets changed:
 - ``wins``: the library's ``Engine(winsorize=True)``: a value is clipped when it lies above
   both cutoffs (all values, and its own scale's; the larger applies), and a scale with
   fewer than 4 values or an IQR of 0 is left alone. Pooled clipping alone can flatten a
-  whole scale whose values sit above the other's (a review found it), which this prevents;
+  whole scale whose values sit above the other's, which this prevents;
 - ``wins-mad``: like ``wins``, with a stricter test for divergence: the cutoff is the median
   plus 10 robust standard deviations (``1.4826 MAD``) instead of ``Q3 + 1.5 IQR``, so only
   runs far outside the rest are clipped (digits' small-scale log-losses of 12-32 among

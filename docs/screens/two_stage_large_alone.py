@@ -7,8 +7,8 @@ stored small stage of ``docs/benchmark_results.json``, the small winner first, t
 same state, so the pair is exact, and both are evaluated on the large scale:
 
 - ``default``: ``LargeScaleOptimizer``'s default, ``exploit_large_alone=False``;
-- ``large_alone``: ``exploit_large_alone=True``, ``ScaleUpOptimizer``'s default since the
-  25th session (the large runs' own GP when only it interpolates them, for the shared
+- ``large_alone``: ``exploit_large_alone=True``, ``ScaleUpOptimizer``'s default since
+  commit ee98d9e (the large runs' own GP when only it interpolates them, for the shared
   model; a ``MultiTaskGP`` chosen by ``"auto"`` is left as it is).
 
 Each record holds the first 10 values (to check them against the stored run), the model

@@ -5,13 +5,13 @@ Each run is the benchmark's ``scaleup_bo`` method (the stored small stage of
 ``large_model="auto"``, the last run ``"PM"``), with its fits:
 
 - ``cold``: every fit from BoTorch's initial values, run to convergence (the library
-  before the 24th session);
+  before commit 7091efb);
 - ``capN``: warm-started from the last proposal's fits, at most ``N`` L-BFGS iterations
   (the library's default is ``cap50``, ``scaleup_bo.model.WARM_FIT_MAX_ITERATIONS``);
 - ``uncapped``: warm-started, run to convergence.
 
-The mode ``cap50`` is the library as it is, and ``cold`` the library before the 24th
-session, so their records equal the benchmark's ``scaleup_bo`` rows of either.
+The mode ``cap50`` is the library as it is, and ``cold`` the library before commit
+7091efb, so their records equal the benchmark's ``scaleup_bo`` rows of either.
 
 Usage (one-thread processes, at most two at a time on 2 cores)::
 

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from scaleup_bo.benchmarks.problems import Problem
-from scaleup_bo.optimizers import DEFAULT_FINAL_ACQ, DEFAULT_LARGE_ACQ, Engine
+from scaleup_bo.engine import Engine
 from scaleup_bo.space import SearchSpace
+from scaleup_bo.strategy import Strategy
 
 __all__ = ["METHODS", "StageResult"]
 
@@ -64,11 +65,10 @@ def scaleup_bo(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> S
     factor, or a GP of the large points alone), the last run on the posterior mean's
     maximizer (its default ``final_acq_func``) under the model refitted with its
     ``exploit_noise_floor``."""
-    engine = Engine(
-        problem.space(), random_state=seed, acq_func=DEFAULT_LARGE_ACQ, large_model="auto"
-    )
+    engine = Engine(problem.space(), random_state=seed)
     engine.tell_many(X, Y, "small")
-    return _engine_loop(engine, problem, _best_small(X, Y), n_large, DEFAULT_FINAL_ACQ)
+    final = engine.strategy.final_acq_func
+    return _engine_loop(engine, problem, _best_small(X, Y), n_large, final)
 
 
 def large_only(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> StageResult:
@@ -76,7 +76,7 @@ def large_only(problem: Problem, X: list, Y: list, n_large: int, seed: int) -> S
     (the linear-truncated model; its fidelity column is constant here)."""
     engine = Engine(
         problem.space(), random_state=seed, n_initial_points=3, acq_func="EI",
-        kernel="linear_truncated",
+        strategy=Strategy(large_model="shared"),
     )  # fmt: skip
     return _engine_loop(engine, problem, None, n_large)
 
@@ -187,19 +187,19 @@ def minimal_loop(problem: Problem, X: list, Y: list, n_large: int, seed: int) ->
 #: config: a file whose stored runs of such a method were made by another version is not
 #: resumed, so one table never mixes two defaults.
 METHOD_VERSIONS: dict[str, str] = {
-    "scaleup_bo": "qNEI, last run PM on the model refitted with noise floor 1e-7 (18th session), "
-    'large_model "auto", spread ratio in (1.5, 3) or below 1/1.5 (21st session), the refit '
-    "interpolating runs that show no noise (23rd session), fits warm-started from the "
-    "previous step's hyperparameters, at most 50 iterations (24th session)",
+    "scaleup_bo": "LargeScaleOptimizer's defaults: qNEI, large_model 'auto' (spread ratio in "
+    "(1.5, 3) or below 1/1.5), the last run PM on the refit with noise floor 1e-7 that "
+    "interpolates runs showing no noise, fits warm-started from the previous step's "
+    "hyperparameters (at most 50 iterations)",
     # Our engine on the large scale alone: its fits are warm-started too.
-    "large_only": "EI, fits warm-started from the previous step's hyperparameters, at most "
-    "50 iterations (24th session)",
+    "large_only": "EI on the large runs alone, fits warm-started from the previous step's "
+    "hyperparameters (at most 50 iterations)",
     # The cost-aware benchmark's ``ScaleUpOptimizer`` runs (recorded in its file's config).
-    "scaleup_cost": "MF-MES, large points by qNEI, recommendation on the model refitted with "
-    "noise floor 1e-7 (20th session), interpolating runs that show no noise (23rd session), "
-    "fits warm-started from the previous step's hyperparameters, at most 50 iterations "
-    "(24th session), recommendation on the large runs' own GP when only it interpolates "
-    "them (25th session)",
+    "scaleup_cost": "ScaleUpOptimizer's defaults: MF-MES chooses the scale, large points by "
+    "qNEI, the guard on, the recommendation on the refit with noise floor 1e-7 that "
+    "interpolates runs showing no noise, or on the large runs' own GP when only it "
+    "interpolates them, fits warm-started from the previous step's hyperparameters (at most "
+    "50 iterations)",
 }
 
 #: Methods by name, in table order.

@@ -79,9 +79,9 @@ def run_cost_benchmark(
     Returns:
         ``{"config": ..., "traces": {problem: {method: {seed: trace}}}}``, a trace
         being ``{"cost": [...], "scale": [...], "value": [...], "overhead": [...]}``;
-        ``scaleup_cost`` traces made since the 19th session also hold every trial's
-        ``params`` and value ``y`` (both scales; ``None`` for a failed trial); older
-        ones, kept when a checkpoint is resumed, do not (read them with ``.get``).
+        ``scaleup_cost`` traces also hold every trial's ``params`` and value ``y`` (both
+        scales; ``None`` for a failed trial), except those of files written before they
+        were recorded (read them with ``.get``).
     """
     from tqdm.auto import tqdm
 

@@ -19,7 +19,8 @@ import time
 from collections.abc import Sequence
 
 from scaleup_bo.benchmarks.problems import mixed_toy_large, mixed_toy_small, mixed_toy_space
-from scaleup_bo.optimizers import Engine
+from scaleup_bo.engine import Engine
+from scaleup_bo.strategy import Strategy
 
 __all__ = ["engine_step_times", "skopt_step_times"]
 
@@ -37,12 +38,10 @@ def engine_step_times(
     """Seconds of each of ``n_large`` model-guided large-scale asks (each then told its
     value), after ``n_small`` small-scale and ``n_large_known`` large-scale space-filling
     points. ``transfer_points=0``: every ask is a model step, none a free re-run.
-    ``large_model`` as :class:`~scaleup_bo.optimizers.Engine`'s (``"auto"`` is
-    :class:`~scaleup_bo.optimizers.LargeScaleOptimizer`'s default)."""
-    engine = Engine(
-        mixed_toy_space(), acq_func=acq_func, random_state=seed, kernel=kernel,  # type: ignore[arg-type]
-        transfer_points=0, large_model=large_model,  # type: ignore[arg-type]
-    )  # fmt: skip
+    ``large_model`` as the :class:`~scaleup_bo.strategy.Strategy`'s (``"shared"`` here:
+    the default ``"auto"`` also fits a ``MultiTaskGP``)."""
+    strategy = Strategy(kernel=kernel, transfer_points=0, large_model=large_model)  # type: ignore[arg-type]
+    engine = Engine(mixed_toy_space(), acq_func=acq_func, random_state=seed, strategy=strategy)
     for p in engine.space.sample(n_small, seed=seed):
         engine.tell(p, mixed_toy_small(p), "small")
     for p in engine.space.sample(n_large_known, seed=seed + 1):

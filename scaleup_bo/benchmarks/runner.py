@@ -1,6 +1,6 @@
 """Benchmark runner: every method on every problem and seed, the same small-scale data.
 
-Protocol (issue #4): a small stage of ``n_small_initial`` space-filling + ``n_small_steps``
+Protocol: a small stage of ``n_small_initial`` space-filling + ``n_small_steps``
 model-guided evaluations (scaleup_bo's ``SmallScaleOptimizer``, shared by every method
 of a seed), then ``n_large`` large-scale evaluations per method. Regret is the best
 large-scale value observed after ``k`` evaluations minus the optimum.
@@ -385,9 +385,37 @@ def save(
                 for k in parents:
                     source, target = source[k], target.setdefault(k, {})
                 target[leaf] = source[leaf]
+        out.setdefault("config", {})["made_by"] = provenance()
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(out, indent=1, default=float))
         tmp.replace(path)
+
+
+def provenance() -> dict[str, str]:
+    """What wrote a results file: the command line, the library's version (with the git
+    commit of a checkout) and the date (UTC)."""
+    import datetime
+    import subprocess
+    import sys
+
+    from scaleup_bo import __version__
+
+    version = f"scaleup_bo {__version__}"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+        version += f" (commit {commit}{', modified' if dirty else ''})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    return {"command": command, "version": version, "date": today}
 
 
 #: The ``config`` lists that grow as runs are added (kept in order of first appearance).

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Sequence
 
 from scaleup_bo.benchmarks.overhead import engine_step_times
-from scaleup_bo.optimizers import DEFAULT_LARGE_ACQ
+from scaleup_bo.engine import DEFAULT_ACQ
 
 __all__ = ["step_times"]
 
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="large-scale asks per size; the first fits from BoTorch's start, later ones "
         "warm-start from the step before",
     )  # fmt: skip
-    parser.add_argument("--acq", nargs="+", default=[DEFAULT_LARGE_ACQ, "EI"])
+    parser.add_argument("--acq", nargs="+", default=[DEFAULT_ACQ["large"], "EI"])
     parser.add_argument("--large-model", nargs="+", default=["shared", "auto"])
     args = parser.parse_args(argv)
     print(

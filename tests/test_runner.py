@@ -1,4 +1,5 @@
-"""Parallel evaluation on real executors: threads, processes and a Dask LocalCluster."""
+"""The run loop: sequential and parallel evaluation on real executors (threads, processes
+and a Dask LocalCluster), stopping, and what a run waits for."""
 
 from __future__ import annotations
 
@@ -29,18 +30,6 @@ def fails_right_of_one(p):
     if p[0] > 1.0:
         raise ValueError("diverged")
     return quadratic(p)
-
-
-def test_ask_n_returns_distinct_points_at_both_scales():
-    engine = Engine(mixed_toy_space(), random_state=0)
-    for p in engine.space.sample(8, seed=0):
-        engine.tell(p, mixed_toy_small(p), "small")
-    for scale in ["large", "small"]:
-        batch = engine.ask(scale, n=4)
-        assert len(batch) == 4 and len({tuple(p) for p in batch}) == 4
-    assert len(engine.pending) == 8
-    with pytest.raises(ValueError, match="n must be >= 1"):
-        engine.ask("large", n=0)
 
 
 def test_dask_cluster_runs_both_stages_without_duplicates(dask_client):
@@ -257,9 +246,9 @@ def test_a_dask_cluster_without_workers_is_reported_while_the_run_waits(monkeypa
     import logging
 
     distributed = pytest.importorskip("distributed")
-    from scaleup_bo import parallel
+    from scaleup_bo import runner
 
-    monkeypatch.setattr(parallel, "WAIT_REPORT_SECONDS", 0.2)
+    monkeypatch.setattr(runner, "WAIT_REPORT_SECONDS", 0.2)
     with (
         distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
