@@ -25,7 +25,7 @@ from scaleup_bo.exceptions import (
 from scaleup_bo.history import History, Trial
 from scaleup_bo.journal import JournalFile
 from scaleup_bo.model import DEFAULT_SMALL_FIDELITY, LARGE_FIDELITY
-from scaleup_bo.optimizers import LargeScaleOptimizer, ScaleUpOptimizer, SmallScaleOptimizer
+from scaleup_bo.optimizers import LargeScaleOptimizer, SmallScaleOptimizer
 from scaleup_bo.plots import (
     plot_convergence,
     plot_cost_convergence,
@@ -36,6 +36,7 @@ from scaleup_bo.plots import (
     plot_slice,
     plot_slices,
 )
+from scaleup_bo.scaleup import ScaleUpOptimizer
 from scaleup_bo.space import SearchSpace
 from scaleup_bo.strategy import Strategy
 

@@ -3,7 +3,7 @@
 :class:`Costs` answers what the next run at a scale will cost and how much the trials
 so far have spent; :func:`cost_utility` tells a multi-fidelity acquisition how to weigh
 information per unit of cost. :class:`InformationPerCost` is the default scale chooser
-of :class:`~scaleup_bo.optimizers.ScaleUpOptimizer` (any callable taking a
+of :class:`~scaleup_bo.scaleup.ScaleUpOptimizer` (any callable taking a
 :class:`ScaleChoiceContext` can replace it), and :class:`Budget` decides what the run
 may still buy.
 
@@ -36,15 +36,17 @@ from botorch.acquisition.cost_aware import InverseCostWeightedUtility
 from botorch.models.deterministic import GenericDeterministicModel
 from torch import Tensor
 
+from scaleup_bo._validate import check_scale
 from scaleup_bo.acquisition import (
     COST_AWARE,
+    DEFAULT_ACQ,
     AcquisitionBuilder,
     AcquisitionContext,
     acquisition_name,
     build_acquisition,
     resolve_acquisition,
 )
-from scaleup_bo.exceptions import DataError
+from scaleup_bo.exceptions import DataError, SpaceExhaustedError
 from scaleup_bo.history import SCALES, History, Trial
 from scaleup_bo.model import LARGE_FIDELITY
 from scaleup_bo.optimize import acquisition_value, propose
@@ -59,6 +61,8 @@ __all__ = [
     "InformationPerCost",
     "ScaleChoiceContext",
     "ScaleChooser",
+    "check_budget",
+    "check_costs",
     "cost_utility",
 ]
 
@@ -162,6 +166,17 @@ def cost_utility(small_fidelity: float, small: float, large: float) -> InverseCo
     return InverseCostWeightedUtility(cost_model=GenericDeterministicModel(cost, num_outputs=1))
 
 
+def check_costs(costs: Mapping[str, Any]) -> dict[str, float]:
+    """``costs`` (the cost of one run at some of the scales), checked."""
+    costs = dict(costs)
+    if not costs or any(s not in SCALES for s in costs):
+        raise DataError(f"costs must map some of {SCALES} to costs, got {costs!r}.")
+    for s, c in costs.items():
+        if not (isinstance(c, numbers.Real) and math.isfinite(c) and c > 0):
+            raise DataError(f"the cost of the {s} scale must be a positive number, got {c!r}.")
+    return costs
+
+
 def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise DataError(f"{name} must be a positive number, got {value!r}.")
@@ -200,6 +215,14 @@ class ScaleChoiceContext:
     def record(self, scale: str, values: Mapping[str, float]) -> None:
         """Keep the values the choice compared (``engine.scale_choice``)."""
         self.engine.scale_choice = {"scale": scale, "values": dict(values)}
+
+    def checked(self, choice: Any) -> tuple[list[Any] | None, str] | None:
+        """A chooser's answer as ``(params or None, scale)``, checked."""
+        if choice is None:
+            return None
+        params, scale = (None, choice) if isinstance(choice, str) else choice
+        check_scale(scale)
+        return (None if params is None else self.engine.space.validate(params)), scale
 
 
 #: A scale chooser: ``(context) -> scale``, ``(params, scale)`` or ``None`` (the cheapest).
@@ -292,6 +315,31 @@ class InformationPerCost:
         return cls(**{k: v for k, v in values.items() if k != "chooser"})
 
 
+def check_budget(budget: Any, costs: Costs, n_initial_points: int) -> float:
+    """A cost-aware run's budget, checked: with given costs it must pay for one run at
+    each scale (a warning says when it leaves no room for the initial design)."""
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
+        raise DataError(f"budget must be a positive number, got {budget!r}.")
+    if not (math.isfinite(float(budget)) and budget > 0):
+        raise DataError(f"budget must be a positive finite number, got {budget!r}.")
+    budget = float(budget)
+    if costs.given is not None:
+        small, large = costs.given["small"], costs.given["large"]
+        if budget < small + large:
+            raise DataError(
+                f"budget {budget:g} cannot pay for one small-scale run and one large-scale "
+                f"run ({small:g} + {large:g}): a cost-aware run needs both."
+            )
+        room = int((budget - large) // small)
+        if room < n_initial_points:
+            logger.warning(
+                "budget %g leaves room for %d of the n_initial_points=%d small-scale runs "
+                "besides the large-scale run held back for the recommendation.",
+                budget, room, n_initial_points,
+            )  # fmt: skip
+    return budget
+
+
 class Budget:
     """What a cost-aware run may still spend, and which run it makes next.
 
@@ -305,15 +353,20 @@ class Budget:
     Args:
         total: The budget.
         costs: The run's :class:`Costs`.
-        engine: The engine that proposes.
-        placement: Keywords for :meth:`Engine.ask_scale` (how chosen runs are placed).
+        engine: The engine that proposes. With :class:`InformationPerCost`, its
+            ``large_acq_func``/``small_acq_func`` place the chosen runs; a custom
+            chooser's large runs are placed as the default's are.
     """
 
-    def __init__(
-        self, total: float, costs: Costs, engine: Engine, placement: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, total: float, costs: Costs, engine: Engine) -> None:
         self.total, self.costs, self.engine = total, costs, engine
-        self.placement = dict(placement)
+        chooser = engine.strategy.scale_chooser
+        if chooser is None or isinstance(chooser, InformationPerCost):
+            chooser = chooser or InformationPerCost()
+            self.placement = {"large_acq_func": chooser.large_acq_func,
+                              "small_acq_func": chooser.small_acq_func}  # fmt: skip
+        else:
+            self.placement = {"large_acq_func": DEFAULT_ACQ["large"]}
         self.reserve = True  # one large run's cost is held back for the recommendation
         self.finished = False
 
@@ -333,7 +386,16 @@ class Budget:
 
     def next(self) -> tuple[list[Any], str] | None:
         """The next run ``(params, scale)`` (pending in the engine), or ``None``: nothing
-        now (runs in flight) or the run is over (:attr:`finished`)."""
+        now (runs in flight) or the run is over (:attr:`finished`; also when a discrete
+        space has nothing left to run)."""
+        try:
+            return self._next()
+        except SpaceExhaustedError as exc:
+            logger.warning("%s The run ends here.", exc)
+            self.reserve, self.finished = False, True
+            return None
+
+    def _next(self) -> tuple[list[Any], str] | None:
         engine, history = self.engine, self.engine.history
         pending = engine.pending
         n_small = len(history.at("small")) + sum(s == "small" for _, s in pending)
@@ -402,4 +464,4 @@ class Budget:
         if rec is not None and fits and tuple(space.to_unit([rec])[0].tolist()) not in done:
             logger.info("evaluating the recommendation %s at large scale", rec)
             return engine.claim(rec, "large"), "large"
-        return self.next()
+        return self._next()

@@ -3,7 +3,7 @@
 A step (one ``ask``) reads the history through a :class:`StepData`: every trial
 encoded into the unit cube with its scale's fidelity appended, the successful ones as
 training rows (``-y``: the model maximizes), failed ones imputed at the worst value of
-their scale, the tried and pending points per scale. Later rooms (model selection,
+their scale, the tried and pending points per scale. Later parts (model selection,
 proposals, the scale choice) read this record and never encode the history again.
 
 Example:

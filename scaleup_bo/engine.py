@@ -1,6 +1,6 @@
 """The ask/tell engine: the history of both scales, pending points, one step at a time.
 
-:class:`Engine` coordinates the rooms of a step, in one direction: the history is
+:class:`Engine` coordinates the parts of a step, in one direction: the history is
 encoded once (:mod:`scaleup_bo.data`), :mod:`scaleup_bo.selection` chooses and fits the
 model, :mod:`scaleup_bo.proposal` turns it into a point (initial design, transfer of the
 small winners, acquisition, final exploiting run), and the point is decoded into user
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import numbers
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,36 +26,32 @@ from typing import Any
 import gpytorch
 import numpy as np
 import torch
-from botorch.acquisition import PosteriorMean
 
 from scaleup_bo import proposal
 from scaleup_bo._validate import (
     as_finite_float,
     check_callable,
-    check_catch,
     check_count,
-    check_points,
     check_scale,
     check_seconds,
     check_seed,
     check_table,
-    describe,
 )
 from scaleup_bo.acquisition import (
+    DEFAULT_ACQ,
     AcquisitionBuilder,
     acquisition_name,
     check_options,
     exploits,
     resolve_acquisition,
 )
-from scaleup_bo.cost import InformationPerCost, ScaleChoiceContext
+from scaleup_bo.cost import InformationPerCost, ScaleChoiceContext, check_costs
 from scaleup_bo.data import Encoder, StepData
-from scaleup_bo.exceptions import DataError, SpaceExhaustedError, TooManyFailuresError
+from scaleup_bo.exceptions import DataError
 from scaleup_bo.history import SCALES, History, Trial, read_table
-from scaleup_bo.journal import Journal, JournalFile
+from scaleup_bo.journal import Journal, JournalFile, open_journal
 from scaleup_bo.model import LARGE_FIDELITY, MAX_CHOLESKY_SIZE, FitCache
-from scaleup_bo.optimize import propose, unit_key
-from scaleup_bo.runner import plan, resolve_executor
+from scaleup_bo.runner import FailurePolicy, plan, resolve_executor
 from scaleup_bo.runner import run as run_loop
 from scaleup_bo.selection import ModelChoice, ModelSelector
 from scaleup_bo.space import SearchSpace
@@ -67,9 +61,6 @@ __all__ = ["DEFAULT_ACQ", "Engine"]
 
 logger = logging.getLogger("scaleup_bo")
 
-#: The acquisition of each scale unless one is given: LogEI for the small stage, qLogNEI
-#: at large scale (it beat LogEI on 17 of 20 Currin seeds and 15 of 20 Forrester seeds).
-DEFAULT_ACQ: dict[str, str] = {"small": "EI", "large": "qNEI"}
 
 Objective = Callable[[list[Any]], float]
 Acquisition = str | AcquisitionBuilder
@@ -114,19 +105,11 @@ class Engine:
     ) -> None:
         self.space = SearchSpace(search_space)
         self.strategy = from_keywords(strategy, deprecated, "Engine").resolved("large")
-        self.acq_funcs = _acq_funcs(acq_func)
-        options = {}
-        for acq in dict.fromkeys(self.acq_funcs.values()):
-            options = check_options(acq, acq_func_kwargs)
-        self.acq_func_kwargs = options
+        self.acq_funcs, self.acq_func_kwargs = _acq_funcs(acq_func, acq_func_kwargs)
         self.n_initial_points = check_count("n_initial_points", n_initial_points)
-        self.catch = check_catch(catch)
+        self.failures = FailurePolicy(catch, max_consecutive_failures)
         resolve_executor(executor)  # fail now on something that is not an executor
         self.executor = executor
-        if max_consecutive_failures is not None:
-            check_count("max_consecutive_failures", max_consecutive_failures, minimum=1)
-        self.max_consecutive_failures = max_consecutive_failures
-        self._failures_in_a_row = 0  # of this engine's evaluations (told trials do not count)
         seed = check_seed(random_state)
         self.random_state = seed if seed is not None else _fresh_seed()
         settings = {
@@ -135,7 +118,13 @@ class Engine:
             "acq_func_kwargs": self.acq_func_kwargs,
             "n_initial_points": self.n_initial_points,
         }
-        self._journal, resumed = self._open_journal(journal, settings, seed is not None)
+        self._journal = None
+        if journal is not None:
+            run = {"search_space": self.space.describe(), "random_state": self.random_state}
+            self._journal = open_journal(
+                journal, run, settings, self.strategy, check_seed=seed is not None
+            )
+            self.random_state = int(self._journal.header["random_state"])
         self.history = History(
             metadata={
                 "search_space": self.space.describe(),
@@ -144,7 +133,7 @@ class Engine:
                 **settings,
             }
         )
-        for trial in resumed:
+        for trial in self._journal.trials if self._journal is not None else []:
             self.history.add(
                 self.space.validate(trial.params), trial.value, trial.scale, status=trial.status,
                 seconds=trial.seconds, error=trial.error, hyperparameters=trial.hyperparameters,
@@ -164,38 +153,6 @@ class Engine:
         self.interpolation: dict[str, Any] = {}
         #: The last :meth:`ask_scale` decision: the scale and the values compared.
         self.scale_choice: dict[str, Any] = {}
-        self._model_kind = "shared"
-
-    def _open_journal(
-        self, journal: Any, settings: dict[str, Any], seeded: bool
-    ) -> tuple[Journal | None, list[Trial]]:
-        """Open (or resume) the journal; a resumed one fixes the random state."""
-        if journal is None:
-            return None, []
-        spec = journal if isinstance(journal, JournalFile) else JournalFile(journal)
-        if not isinstance(spec.path, (str, os.PathLike)):
-            raise DataError(f"journal must be a file path, got {spec.path!r}.")
-        header = {"search_space": self.space.describe(), "random_state": self.random_state}
-        check = ["search_space"] + ["random_state"] * seeded
-        opened = Journal(spec.path, {**header, **settings}, check=check)
-        self.random_state = int(opened.header["random_state"])
-        if not opened.trials:  # nothing ran under the recorded settings: record this run's
-            opened.rewrite_header({**header, **settings, "random_state": self.random_state})
-            return opened, []
-        changed = _changed_settings(opened.header, settings, self.strategy)
-        if changed and not spec.accept_strategy_change:
-            raise DataError(
-                f"journal {spec.path} was written under another strategy: "
-                + "; ".join(changed)
-                + ". Resume it with the settings it records, or pass journal=JournalFile("
-                f"{str(spec.path)!r}, accept_strategy_change=True) to go on under these."
-            )
-        if changed:
-            logger.warning(
-                "resuming %s under a changed strategy: %s", spec.path, "; ".join(changed)
-            )
-        logger.info("resuming from %s: %d trials", spec.path, len(opened.trials))
-        return opened, opened.trials
 
     # ------------------------------------------------------------------ tell
     def fidelity(self, scale: str) -> float:
@@ -222,7 +179,7 @@ class Engine:
             error = f"objective returned {problem}"
         asked = self._pending.take(point, scale)  # the fits behind the proposal, if asked
         if asked is None:
-            self._warn_unasked(point, scale)
+            self._pending.warn_unasked(point, scale)
         ok = value is not None and error is None
         trial = self.history.add(
             point, value if ok else None, scale, status="ok" if ok else "failed",
@@ -234,38 +191,13 @@ class Engine:
             logger.warning("trial %d at %s scale failed: %s", trial.number, scale, trial.error)
         return trial
 
-    def _warn_unasked(self, point: list[Any], scale: str) -> None:
-        elsewhere = [s for s in SCALES if s != scale and self._pending.index(point, s) is not None]
-        waiting = [list(p) for p, s in self._pending.points if s == scale]
-        if elsewhere:
-            logger.warning(
-                "told at the %s scale a point asked at the %s scale: %s. It is recorded at "
-                "the %s scale; the %s-scale ask stays pending (its cost committed) until "
-                "told or engine.cancel()led.",
-                scale, elsewhere[0], list(point), scale, elsewhere[0],
-            )  # fmt: skip
-        elif waiting:
-            logger.warning(
-                "told a %s-scale point that was not asked for: %s. The asked points %s "
-                "stay pending (their cost committed) until told or engine.cancel()led.",
-                scale, list(point), waiting,
-            )  # fmt: skip
-
     def claim(self, params: Sequence[Any], scale: str = "large") -> list[Any]:
         """Mark a point chosen by the caller as pending (``ask`` does this for its own); a
         point already pending or evaluated at ``scale`` is claimed again (a replicate),
         with a warning. Returns the validated point."""
         check_scale(scale)
         point = self.space.validate(params)
-        if self._pending.index(point, scale) is not None:
-            logger.warning(
-                "claimed %s again while it is pending at the %s scale: it stays pending until "
-                "told once per claim (or engine.cancel()led).",
-                point, scale,
-            )  # fmt: skip
-        elif any(tuple(t.params) == tuple(point) for t in self.history.at(scale)):
-            logger.warning("claimed %s, already evaluated at the %s scale, again.", point, scale)
-        self._pending.add(point, scale, None)
+        self._pending.claim(point, scale, self.history)
         return point
 
     def cancel(self, params: Sequence[Any], scale: str = "large") -> None:
@@ -310,24 +242,9 @@ class Engine:
         self, params: Sequence[Any], scale: str, y: Any, seconds: float,
         exc: BaseException | None,
     ) -> Trial:  # fmt: skip
-        """Tell an evaluation's outcome under the failure policy: an exception not in
-        ``catch`` is recorded, then re-raised; ``max_consecutive_failures`` failures in a
-        row raise ``TooManyFailuresError`` (its ``.history`` holds every trial)."""
-        if exc is None:
-            trial = self.tell(params, y, scale, seconds=seconds)
-        else:
-            trial = self.tell(params, None, scale, seconds=seconds, error=describe(exc))
-            if not isinstance(exc, self.catch):
-                raise exc
-        self._failures_in_a_row = 0 if trial.ok else self._failures_in_a_row + 1
-        limit = self.max_consecutive_failures
-        if limit is not None and self._failures_in_a_row >= limit:
-            raise TooManyFailuresError(
-                f"{limit} evaluations in a row failed (last: {trial.error}); stopping. "
-                "The history so far is kept on this exception's .history.",
-                history=self.history,
-            )
-        return trial
+        """Tell an evaluation's outcome under the :attr:`failures` policy
+        (:class:`~scaleup_bo.runner.FailurePolicy`)."""
+        return self.failures.record(self, params, scale, y, seconds, exc)
 
     def run(
         self, objective: Objective, scale: str, points: Sequence[Sequence[Any]] = (),
@@ -340,16 +257,8 @@ class Engine:
         run uses ``final_acq_func`` (default: the strategy's, ``"PM"``; ``None``: the
         engine's acquisition). Returns the trials in the order they finished."""
         check_scale(scale)
-        check_callable("objective", objective)
-        n_asks = check_count("n_asks", n_asks)
-        n_parallel = check_count("n_parallel", n_parallel, minimum=1)
-        points = check_points(self.space, points, "points")
-        if callback is not None:
-            check_callable("callback", callback)
         if final_acq_func == "strategy":
             final_acq_func = self.strategy.final_acq_func if scale == "large" else None
-        if final_acq_func is not None:
-            Strategy(final_acq_func=final_acq_func)  # refuse an unknown one, naming it
         return run_loop(
             self, {scale: objective}, plan(self, scale, points, n_asks, final_acq_func),
             n_parallel=n_parallel, executor=self.executor if executor is None else executor,
@@ -420,12 +329,7 @@ class Engine:
         Returns:
             ``(params, scale)``; the point is pending at that scale until told.
         """
-        costs = dict(costs)
-        if not costs or any(s not in SCALES for s in costs):
-            raise DataError(f"costs must map some of {SCALES} to costs, got {costs!r}.")
-        for s, c in costs.items():
-            if not (isinstance(c, numbers.Real) and math.isfinite(c) and c > 0):
-                raise DataError(f"the cost of the {s} scale must be a positive number, got {c!r}.")
+        costs = check_costs(costs)
         chooser = self.strategy.scale_chooser or InformationPerCost()
         if isinstance(chooser, InformationPerCost):
             chooser.resolve(self.acq_funcs["large"])
@@ -442,7 +346,8 @@ class Engine:
                 if len(costs) > 1 and "large" in costs and self._small_misleads(data, seed):
                     costs, cheapest = {"large": costs["large"]}, "large"
                 if len(costs) > 1:
-                    choice = self._chosen(chooser(ScaleChoiceContext(self, costs, seed, data)))
+                    context = ScaleChoiceContext(self, costs, seed, data)
+                    choice = context.checked(chooser(context))
                 elif "large" in costs:
                     choice = (None, "large")
                 place = {"small": small_acq_func, "large": large_acq_func}
@@ -459,14 +364,6 @@ class Engine:
         point, scale = choice
         self._pending.add(point, scale, self._cache.hyperparameters(len(self.history)))
         return point, scale
-
-    def _chosen(self, choice: Any) -> tuple[list[Any] | None, str] | None:
-        """A scale chooser's answer as ``(params or None, scale)``, checked."""
-        if choice is None:
-            return None
-        params, scale = (None, choice) if isinstance(choice, str) else choice
-        check_scale(scale)
-        return (None if params is None else self.space.validate(params)), scale
 
     def _small_misleads(self, data: StepData, seed: int) -> bool:
         """With ``transfer_guard``: whether the guard drops the small scale now (then no
@@ -500,7 +397,6 @@ class Engine:
             self.large_model_choice, self.transfer = choice.large_model, choice.transfer
         if choice.interpolation is not None:
             self.interpolation = choice.interpolation
-        self._model_kind = choice.kind
         return choice
 
     def transfer_point(self, data: StepData | None = None) -> list[Any] | None:
@@ -515,29 +411,11 @@ class Engine:
     def exhausted(self, scale: str) -> bool:
         """Whether every point of a discrete space has been tried (evaluated, failed or
         pending) at ``scale``, so :meth:`ask` has nothing left to propose there."""
-        return self._fresh_count(scale, self._data()) == 0
-
-    def _fresh_count(self, scale: str, data: StepData, *, limit: int = 64) -> int | None:
-        """Untried points of a discrete space at ``scale`` when at most ``limit`` are (only
-        then are the tried ones counted); else ``None``."""
-        size, tried = self.space.n_points, data.tried[scale]
-        if size is None or tried.shape[0] < size - limit:
-            return None
-        return max(size - len({unit_key(u) for u in tried}), 0)
+        return proposal.untried_count(self.space, self._data().tried[scale]) == 0
 
     def _check_untried(self, scale: str, n: int = 1, *, data: StepData | None = None) -> None:
-        left = self._fresh_count(scale, self._data() if data is None else data)
-        if left == 0:
-            raise SpaceExhaustedError(
-                f"every point of the search space ({self.space.n_points} points) has been "
-                f"evaluated, or is pending, at the {scale} scale: nothing is left to propose "
-                "there."
-            )
-        if left is not None and left < n:
-            raise SpaceExhaustedError(
-                f"only {left} point(s) of the search space are left untried at the "
-                f"{scale} scale, fewer than n={n}: ask for at most {left}."
-            )
+        data = self._data() if data is None else data
+        proposal.check_untried(self.space, data.tried[scale], scale, n)
 
     def _step_seed(self, scale: str) -> int:
         seq = np.random.SeedSequence(
@@ -595,28 +473,15 @@ class Engine:
         the largest posterior mean of ``-y`` among the large-scale runs and (unless
         ``evaluated_only``) that mean's maximizer. ``None`` when no model can be fitted
         (then use :meth:`best`)."""
-        seed = self._step_seed("large")
-        data = self._data()
+        seed, data = self._step_seed("large"), self._data()
         with _seeded(seed):
             choice = self._choose(data, "large", seed, exploit=True)
             if choice is None:
                 return None
-            model = choice.model
-            candidates = [list(t.params) for t in self.history.at("large", ok_only=True)]
-            if not evaluated_only:
-                candidates.append(
-                    propose(
-                        PosteriorMean(model), self.space, LARGE_FIDELITY, seed=seed,
-                        num_restarts=self.strategy.num_restarts,
-                        raw_samples=self.strategy.raw_samples,
-                    )
-                )  # fmt: skip
-            if not candidates:
-                return None
-            X = data.at_fidelity(self.space.to_unit(candidates), "large")
-            with torch.no_grad():
-                mean = model.posterior(X).mean.reshape(-1)
-        return candidates[int(mean.argmax())]
+            return proposal.recommendation(
+                choice, data, self.history, space=self.space, seed=seed,
+                strategy=self.strategy, evaluated_only=evaluated_only,
+            )  # fmt: skip
 
     def best(self, scale: str) -> Trial | None:
         """Best successful trial at ``scale`` (``None`` when there is none)."""
@@ -636,6 +501,20 @@ class _Pending:
     def add(self, point: Sequence[Any], scale: str, fits: dict[str, Any] | None) -> None:
         self.points.append((tuple(point), scale))
         self._fits.append(fits)
+
+    def claim(self, point: Sequence[Any], scale: str, history: History) -> None:
+        """Add a point chosen by the caller, with a warning when it is a replicate."""
+        if self.index(point, scale) is not None:
+            logger.warning(
+                "claimed %s again while it is pending at the %s scale: it stays pending until "
+                "told once per claim (or engine.cancel()led).",
+                list(point), scale,
+            )  # fmt: skip
+        elif any(tuple(t.params) == tuple(point) for t in history.at(scale)):
+            logger.warning(
+                "claimed %s, already evaluated at the %s scale, again.", list(point), scale
+            )
+        self.add(point, scale, None)
 
     def index(self, point: Sequence[Any], scale: str) -> int | None:
         """The pending point at ``scale`` that ``point`` reports on (the nearest within
@@ -657,19 +536,40 @@ class _Pending:
         del self.points[i]
         return self._fits.pop(i) or {}
 
+    def warn_unasked(self, point: list[Any], scale: str) -> None:
+        """Say what stays pending when a point that was not asked at ``scale`` is told."""
+        elsewhere = [s for s in SCALES if s != scale and self.index(point, s) is not None]
+        waiting = [list(p) for p, s in self.points if s == scale]
+        if elsewhere:
+            logger.warning(
+                "told at the %s scale a point asked at the %s scale: %s. It is recorded at "
+                "the %s scale; the %s-scale ask stays pending (its cost committed) until "
+                "told or engine.cancel()led.",
+                scale, elsewhere[0], list(point), scale, elsewhere[0],
+            )  # fmt: skip
+        elif waiting:
+            logger.warning(
+                "told a %s-scale point that was not asked for: %s. The asked points %s "
+                "stay pending (their cost committed) until told or engine.cancel()led.",
+                scale, list(point), waiting,
+            )  # fmt: skip
 
-def _acq_funcs(acq_func: Any) -> dict[str, Acquisition]:
+
+def _acq_funcs(acq_func: Any, options: Any) -> tuple[dict[str, Acquisition], dict[str, Any]]:
+    """The acquisition of each scale and their options, checked."""
     if acq_func is None:
-        return dict(DEFAULT_ACQ)
-    if isinstance(acq_func, Mapping):
+        funcs = dict(DEFAULT_ACQ)
+    elif isinstance(acq_func, Mapping):
         if set(acq_func) != set(SCALES):
             raise DataError(f"acq_func as a dict must map both {SCALES}, got {list(acq_func)}.")
         funcs = {s: acq_func[s] for s in SCALES}
     else:
         funcs = {s: acq_func for s in SCALES}
-    for acq in funcs.values():
+    checked: dict[str, Any] = {}
+    for acq in dict.fromkeys(funcs.values()):
         resolve_acquisition(acq)  # fail now on an unknown name
-    return funcs
+        checked = check_options(acq, options)
+    return funcs, checked
 
 
 def _acq_record(funcs: Mapping[str, Acquisition], *, names: bool = True) -> Any:
@@ -677,27 +577,6 @@ def _acq_record(funcs: Mapping[str, Acquisition], *, names: bool = True) -> Any:
     ``names``: a journal header and a history's metadata)."""
     values = {s: acquisition_name(f) if names else f for s, f in funcs.items()}
     return values["small"] if funcs["small"] is funcs["large"] else values
-
-
-def _changed_settings(
-    header: Mapping[str, Any], settings: Mapping[str, Any], strategy: Strategy
-) -> list[str]:
-    """The settings recorded in a journal's header that differ from this run's, in words
-    (a header written before strategies were recorded whole holds them flat)."""
-    recorded = header.get("strategy")
-    if not isinstance(recorded, Mapping):
-        recorded = {k: header[k] for k in settings["strategy"] if k in header}
-    changed = [f"{k} was {a!r}, now {b!r}" for k, (a, b) in strategy.differences(recorded).items()]
-    for key in ("acq_func", "acq_func_kwargs", "n_initial_points"):
-        if key in header and _json(header[key]) != _json(settings[key]):
-            changed.append(f"{key} was {header[key]!r}, now {settings[key]!r}")
-    return changed
-
-
-def _json(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value))
 
 
 def _fresh_seed() -> int:

@@ -11,16 +11,22 @@ unless the caller accepts the change (:class:`JournalFile`).
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaleup_bo.exceptions import DataError
 from scaleup_bo.history import SCHEMA_VERSION, Trial, _dumps
 
-__all__ = ["Journal", "JournalFile"]
+if TYPE_CHECKING:
+    from scaleup_bo.strategy import Strategy
+
+__all__ = ["Journal", "JournalFile", "open_journal"]
+
+logger = logging.getLogger("scaleup_bo")
 
 
 @dataclass(frozen=True)
@@ -179,3 +185,65 @@ def _differences(recorded: dict[str, Any], values: dict[str, Any]) -> dict[str, 
         for k, v in values.items()
         if k in recorded and recorded[k] != _json_roundtrip(v)
     }
+
+
+def open_journal(
+    journal: str | os.PathLike[str] | JournalFile,
+    run: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    strategy: Strategy,
+    *,
+    check_seed: bool,
+) -> Journal:
+    """Open (or resume) the journal of a run.
+
+    Args:
+        journal: The path, or a :class:`JournalFile` saying how to resume it.
+        run: What an existing journal must agree on: ``search_space`` and
+            ``random_state`` (the seed only with ``check_seed``; else the recorded one is
+            kept, and resuming continues its random stream).
+        settings: The run's ``strategy`` (as a dict), ``acq_func``, ``acq_func_kwargs``
+            and ``n_initial_points``: a journal holding trials made under other settings
+            is refused, naming each field, unless ``accept_strategy_change``.
+        strategy: The run's strategy (compares callables by name).
+
+    Returns:
+        The journal; its :attr:`Journal.header` holds the random state to use and its
+        :attr:`Journal.trials` the trials to replay.
+    """
+    spec = journal if isinstance(journal, JournalFile) else JournalFile(journal)
+    if not isinstance(spec.path, (str, os.PathLike)):
+        raise DataError(f"journal must be a file path, got {spec.path!r}.")
+    check = ["search_space"] + ["random_state"] * check_seed
+    opened = Journal(spec.path, {**run, **settings}, check=check)
+    if not opened.trials:  # nothing ran under the recorded settings: record this run's
+        seed = int(opened.header["random_state"])
+        opened.rewrite_header({**run, **settings, "random_state": seed})
+        return opened
+    changed = _changed_settings(opened.header, settings, strategy)
+    if changed and not spec.accept_strategy_change:
+        raise DataError(
+            f"journal {spec.path} was written under another strategy: "
+            + "; ".join(changed)
+            + ". Resume it with the settings it records, or pass journal=JournalFile("
+            f"{str(spec.path)!r}, accept_strategy_change=True) to go on under these."
+        )
+    if changed:
+        logger.warning("resuming %s under a changed strategy: %s", spec.path, "; ".join(changed))
+    logger.info("resuming from %s: %d trials", spec.path, len(opened.trials))
+    return opened
+
+
+def _changed_settings(
+    header: Mapping[str, Any], settings: Mapping[str, Any], strategy: Strategy
+) -> list[str]:
+    """The settings recorded in a journal's header that differ from this run's, in words
+    (a header written before strategies were recorded whole holds them flat)."""
+    recorded = header.get("strategy")
+    if not isinstance(recorded, Mapping):
+        recorded = {k: header[k] for k in settings["strategy"] if k in header}
+    changed = [f"{k} was {a!r}, now {b!r}" for k, (a, b) in strategy.differences(recorded).items()]
+    for key in ("acq_func", "acq_func_kwargs", "n_initial_points"):
+        if key in header and _json_roundtrip(header[key]) != _json_roundtrip(settings[key]):
+            changed.append(f"{key} was {header[key]!r}, now {settings[key]!r}")
+    return changed

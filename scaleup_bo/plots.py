@@ -3,7 +3,7 @@
 Plot data are computed by separate ``*_data`` functions, so they can be checked
 without drawing. Nothing here calls ``plt.show()``.
 
-Every function accepts an optimizer, an :class:`~scaleup_bo.optimizers.Engine` or a
+Every function accepts an optimizer, an :class:`~scaleup_bo.engine.Engine` or a
 :class:`~scaleup_bo.history.History` where it makes sense (slices need a model, so an
 optimizer or engine).
 """
@@ -208,7 +208,7 @@ def cost_convergence_data(optimizer: Any) -> dict[str, np.ndarray]:
     """Cost on the x-axis: what each trial cost and the best large-scale value so far.
 
     Args:
-        optimizer: A :class:`~scaleup_bo.optimizers.ScaleUpOptimizer` (anything with
+        optimizer: A :class:`~scaleup_bo.scaleup.ScaleUpOptimizer` (anything with
             ``history`` and ``costs``).
 
     Returns:
@@ -244,7 +244,7 @@ def plot_cost_convergence(optimizer: Any, ax: Any = None) -> Any:
     the budget.
 
     Args:
-        optimizer: A :class:`~scaleup_bo.optimizers.ScaleUpOptimizer`.
+        optimizer: A :class:`~scaleup_bo.scaleup.ScaleUpOptimizer`.
         ax: Axes to draw on.
 
     Returns:

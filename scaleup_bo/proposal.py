@@ -12,16 +12,27 @@ import math
 from typing import Any
 
 import torch
+from botorch.acquisition import PosteriorMean
 from torch import Tensor
 
 from scaleup_bo.acquisition import AcquisitionBuilder, AcquisitionContext, build_acquisition
 from scaleup_bo.data import StepData
+from scaleup_bo.exceptions import SpaceExhaustedError
 from scaleup_bo.history import History
+from scaleup_bo.model import LARGE_FIDELITY
 from scaleup_bo.optimize import fresh_points, propose, unit_key
 from scaleup_bo.selection import ModelChoice
 from scaleup_bo.space import SearchSpace
 
-__all__ = ["TRANSFER_RADIUS", "acquisition_point", "design_point", "transfer_point"]
+__all__ = [
+    "TRANSFER_RADIUS",
+    "acquisition_point",
+    "check_untried",
+    "design_point",
+    "recommendation",
+    "transfer_point",
+    "untried_count",
+]
 
 #: Distance (times the square root of the number of unit-encoded columns) between the
 #: small-scale configurations that ``transfer_points`` sends to the large scale.
@@ -85,3 +96,57 @@ def acquisition_point(
         num_restarts=strategy.num_restarts, raw_samples=strategy.raw_samples,
         X_baseline=context.X_baseline,
     )  # fmt: skip
+
+
+def recommendation(
+    choice: ModelChoice,
+    data: StepData,
+    history: History,
+    *,
+    space: SearchSpace,
+    seed: int,
+    strategy: Any,
+    evaluated_only: bool = False,
+) -> list[Any] | None:
+    """The large-scale point with the largest posterior mean of ``-y`` on the exploiting
+    model ``choice``: among the large-scale runs and (unless ``evaluated_only``) that
+    mean's maximizer; ``None`` without either."""
+    candidates = [list(t.params) for t in history.at("large", ok_only=True)]
+    if not evaluated_only:
+        candidates.append(
+            propose(
+                PosteriorMean(choice.model), space, LARGE_FIDELITY, seed=seed,
+                num_restarts=strategy.num_restarts, raw_samples=strategy.raw_samples,
+            )
+        )  # fmt: skip
+    if not candidates:
+        return None
+    X = data.at_fidelity(space.to_unit(candidates), "large")
+    with torch.no_grad():
+        mean = choice.model.posterior(X).mean.reshape(-1)
+    return candidates[int(mean.argmax())]
+
+
+def untried_count(space: SearchSpace, tried: Tensor, *, limit: int = 64) -> int | None:
+    """Points of a discrete space not among the ``tried`` encodings when at most ``limit``
+    are (only then are the tried ones counted); else ``None``."""
+    size = space.n_points
+    if size is None or tried.shape[0] < size - limit:
+        return None
+    return max(size - len({unit_key(u) for u in tried}), 0)
+
+
+def check_untried(space: SearchSpace, tried: Tensor, scale: str, n: int = 1) -> None:
+    """Raise ``SpaceExhaustedError`` when fewer than ``n`` points are left untried."""
+    left = untried_count(space, tried)
+    if left == 0:
+        raise SpaceExhaustedError(
+            f"every point of the search space ({space.n_points} points) has been "
+            f"evaluated, or is pending, at the {scale} scale: nothing is left to propose "
+            "there."
+        )
+    if left is not None and left < n:
+        raise SpaceExhaustedError(
+            f"only {left} point(s) of the search space are left untried at the "
+            f"{scale} scale, fewer than n={n}: ask for at most {left}."
+        )

@@ -19,22 +19,27 @@ import concurrent.futures as cf
 import logging
 import pickle
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from scaleup_bo.exceptions import DataError, SpaceExhaustedError
+from scaleup_bo._validate import check_callable, check_catch, check_count, check_points, describe
+from scaleup_bo.exceptions import DataError, SpaceExhaustedError, TooManyFailuresError
+from scaleup_bo.history import Trial
+from scaleup_bo.strategy import Strategy
 
 if TYPE_CHECKING:
     from scaleup_bo.engine import Engine
-    from scaleup_bo.history import Trial
 
 __all__ = [
     "WAIT_REPORT_SECONDS",
+    "FailurePolicy",
+    "Step",
     "check_transferable",
     "plan",
     "resolve_executor",
     "run",
+    "run_plan",
     "thread_pool",
     "timed_call",
 ]
@@ -47,6 +52,46 @@ WAIT_REPORT_SECONDS = 300.0
 Objective = Callable[[list[Any]], Any]
 #: ``(in_flight) -> (params, scale)`` (pending in the engine already) or ``None``.
 StepSource = Callable[[int], "tuple[list[Any], str] | None"]
+
+
+class FailurePolicy:
+    """What a run does when an objective fails: the failure is recorded as a failed trial
+    and the run goes on, unless the exception is not one of ``catch`` (recorded, then
+    re-raised) or ``max_consecutive_failures`` evaluations in a row failed
+    (``TooManyFailuresError``, its ``.history`` holding every trial; ``None``: never).
+    Results told by the caller do not count: only evaluations."""
+
+    def __init__(
+        self,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        max_consecutive_failures: int | None = 10,
+    ) -> None:
+        self.catch = check_catch(catch)
+        if max_consecutive_failures is not None:
+            check_count("max_consecutive_failures", max_consecutive_failures, minimum=1)
+        self.max_consecutive_failures = max_consecutive_failures
+        self.in_a_row = 0
+
+    def record(
+        self, engine: Engine, params: Any, scale: str, y: Any, seconds: float,
+        exc: BaseException | None,
+    ) -> Trial:  # fmt: skip
+        """Tell ``engine`` an evaluation's outcome (``exc``: the exception it raised)."""
+        if exc is None:
+            trial = engine.tell(params, y, scale, seconds=seconds)
+        else:
+            trial = engine.tell(params, None, scale, seconds=seconds, error=describe(exc))
+            if not isinstance(exc, self.catch):
+                raise exc
+        self.in_a_row = 0 if trial.ok else self.in_a_row + 1
+        limit = self.max_consecutive_failures
+        if limit is not None and self.in_a_row >= limit:
+            raise TooManyFailuresError(
+                f"{limit} evaluations in a row failed (last: {trial.error}); stopping. "
+                "The history so far is kept on this exception's .history.",
+                history=engine.history,
+            )
+        return trial
 
 
 def run(
@@ -73,6 +118,11 @@ def run(
     Returns:
         The recorded trials, in completion order.
     """
+    n_parallel = check_count("n_parallel", n_parallel, minimum=1)
+    for f in objectives.values():
+        check_callable("objective", f)
+    if on_trial is not None:
+        check_callable("callback", on_trial)
     executor = resolve_executor(executor)
     if executor is None and n_parallel > 1:
         with thread_pool(n_parallel) as pool:
@@ -116,15 +166,28 @@ def run(
                 trials.append(trial)
                 if on_trial is not None:
                     on_trial(trial)
-    except BaseException:
+    except BaseException as exc:
         # Stopping (interrupt, too many failures, an uncaught error): withdraw the rest.
         for future, (_, params, scale, _) in in_flight.items():
             future.cancel()
             engine.cancel(params, scale)
         if in_flight:
             logger.warning("stopped with %d evaluations in flight; not recorded", len(in_flight))
+        _hand_over(engine, exc)
         raise
     return trials
+
+
+def _hand_over(engine: Engine, exc: BaseException) -> None:
+    """An interrupted run (whose constructor, say, does not return) hands the trials
+    recorded so far over on the exception."""
+    if isinstance(exc, KeyboardInterrupt) and not hasattr(exc, "history"):
+        exc.history = engine.history  # type: ignore[attr-defined]
+        journal = engine.journal
+        logger.warning(
+            "interrupted after %d trials; they are on the exception's .history%s",
+            len(engine.history), "" if journal is None else f" and in {journal.path}",
+        )  # fmt: skip
 
 
 def plan(
@@ -138,8 +201,10 @@ def plan(
     flight), then ``n_asks`` proposals, the last of them with ``final_acq_func`` (which
     waits until nothing else is in flight, so it sees every result). A discrete space that
     runs out ends the proposals early, with a warning."""
-    todo = [list(p) for p in points]
-    left = n_asks
+    if final_acq_func is not None:
+        Strategy(final_acq_func=final_acq_func)  # refuse an unknown one, naming it
+    todo = check_points(engine.space, points, "points")
+    left = n_asks = check_count("n_asks", n_asks)
 
     def next_step(in_flight: int) -> tuple[list[Any], str] | None:
         nonlocal left
@@ -157,6 +222,96 @@ def plan(
         return params, scale
 
     return next_step
+
+
+class Step:
+    """One planned trial: ``"tell"`` a known result (``trial``), ``"evaluate"`` a point
+    (``params``), or ``"ask"`` for a proposal, at ``scale``."""
+
+    def __init__(
+        self, kind: str, scale: str, params: list[Any] | None = None, trial: Trial | None = None
+    ) -> None:
+        self.kind, self.scale, self.params, self.trial = kind, scale, params, trial
+
+    @classmethod
+    def known(
+        cls, points: Sequence[Sequence[Any]], values: Sequence[float], scale: str
+    ) -> list[Step]:
+        """Steps recording known results (no evaluation)."""
+        return [
+            cls("tell", scale, trial=Trial(0, tuple(p), v, scale))
+            for p, v in zip(points, values, strict=True)
+        ]
+
+    @classmethod
+    def of_trials(cls, trials: Iterable[Trial]) -> list[Step]:
+        """Steps recording earlier trials as they are (failures included)."""
+        return [cls("tell", t.scale, trial=t) for t in trials]
+
+    def matches(self, recorded: Trial) -> bool:
+        """Whether a journal's trial is this step's."""
+        expected = self.trial.params if self.trial is not None else self.params
+        same = recorded.scale == self.scale and (
+            expected is None or tuple(recorded.params) == tuple(expected)
+        )
+        if self.trial is not None and self.trial.ok:
+            same = same and recorded.value == self.trial.value
+        return same
+
+    def describe(self) -> str:
+        expected = self.trial.params if self.trial is not None else self.params
+        return f"a {self.scale}-scale {'proposal' if expected is None else list(expected)}"
+
+
+def run_plan(
+    engine: Engine,
+    objective: Objective,
+    scale: str,
+    steps: Sequence[Step],
+    *,
+    n_parallel: int = 1,
+    on_trial: Callable[[Trial, bool], Any] | None = None,
+) -> None:
+    """Run a fixed plan whose evaluations are at ``scale``. With a journal, the trials it
+    already holds stand for the first steps: they are checked against the plan and
+    skipped, so a resumed run neither loses nor repeats an evaluation. ``on_trial`` is
+    called with each new trial and whether it was evaluated (known results are not)."""
+    done = len(engine.history)
+    for i, (step, recorded) in enumerate(zip(steps, engine.history, strict=False)):
+        if not step.matches(recorded):
+            raise DataError(
+                f"the journal does not match this run: its trial {i} is {recorded.scale}-scale "
+                f"{list(recorded.params)}, this run plans {step.describe()} there. "
+                "Use a new journal file for a different run."
+            )
+    if done > len(steps):
+        logger.warning(
+            "the journal %s holds %d trials, more than the %d this run plans (smaller "
+            "n_steps?): all are kept and nothing more is evaluated.",
+            engine.journal.path if engine.journal else "", done, len(steps),
+        )  # fmt: skip
+    remaining = steps[done:]
+    evaluated = [s for s in remaining if s.kind != "tell"]
+    final = engine.strategy.final_acq_func if scale == "large" else None
+    source = plan(
+        engine, scale, [s.params for s in evaluated if s.kind == "evaluate"],
+        sum(s.kind == "ask" for s in evaluated), final,
+    )  # fmt: skip
+    try:
+        for step in remaining:
+            if step.kind == "tell":  # a known result: no evaluation
+                t = step.trial
+                assert t is not None  # recorded without another run's fitted hyperparameters
+                trial = engine.tell(t.params, t.value, t.scale, seconds=t.seconds, error=t.error)
+                if on_trial is not None:
+                    on_trial(trial, False)
+    except BaseException as exc:
+        _hand_over(engine, exc)
+        raise
+    run(
+        engine, {scale: objective}, source, n_parallel=n_parallel, executor=engine.executor,
+        on_trial=None if on_trial is None else (lambda trial: on_trial(trial, True)),
+    )  # fmt: skip
 
 
 def _inline(fn: Callable[..., Any], *args: Any) -> cf.Future[Any]:

@@ -3,7 +3,7 @@
 Three methods spend the same budget, ``n_small * cost_small + n_large * cost_large``
 (the two-stage protocol's cost; 25 x 1 + 11 x 10 = 135 by default):
 
-- ``scaleup_cost``: :class:`~scaleup_bo.optimizers.ScaleUpOptimizer`, which chooses
+- ``scaleup_cost``: :class:`~scaleup_bo.scaleup.ScaleUpOptimizer`, which chooses
   the scale of every run;
 - ``two_stage``: the two-stage pipeline of the main benchmark (25 small-scale runs,
   then ``LargeScaleOptimizer`` for 11 large-scale runs), read from (or added to) the
@@ -85,7 +85,7 @@ def run_cost_benchmark(
     """
     from tqdm.auto import tqdm
 
-    from scaleup_bo.optimizers import ScaleUpOptimizer
+    from scaleup_bo.scaleup import ScaleUpOptimizer
 
     problems, seeds = list(problems), list(seeds)
     budget = (n_small_initial + n_small_steps) * cost_small + n_large * cost_large
