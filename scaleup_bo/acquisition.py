@@ -52,7 +52,8 @@ from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from torch import Tensor
 
-from scaleup_bo.exceptions import AcquisitionError
+from scaleup_bo.exceptions import AcquisitionError, DataError
+from scaleup_bo.history import SCALES
 from scaleup_bo.model import LARGE_FIDELITY
 from scaleup_bo.space import SearchSpace
 
@@ -65,6 +66,8 @@ __all__ = [
     "acquisition_name",
     "build_acquisition",
     "exploits",
+    "per_scale",
+    "per_scale_record",
     "register_acquisition",
     "resolve_acquisition",
 ]
@@ -434,3 +437,30 @@ def acquisition_name(acq_func: str | Callable[..., Any]) -> str:
         func = func.func
     named = func if hasattr(func, "__qualname__") else type(func)
     return f"{getattr(named, '__module__', '?')}.{named.__qualname__}"
+
+
+def per_scale(
+    acq_func: Any, options: Any
+) -> tuple[dict[str, str | AcquisitionBuilder], dict[str, Any]]:
+    """The acquisition of each scale (one for both, a dict ``{"small": ..., "large":
+    ...}``, or ``None``: :data:`DEFAULT_ACQ`) and their options, checked."""
+    if acq_func is None:
+        funcs = dict(DEFAULT_ACQ)
+    elif isinstance(acq_func, Mapping):
+        if set(acq_func) != set(SCALES):
+            raise DataError(f"acq_func as a dict must map both {SCALES}, got {list(acq_func)}.")
+        funcs = {s: acq_func[s] for s in SCALES}
+    else:
+        funcs = {s: acq_func for s in SCALES}
+    checked: dict[str, Any] = {}
+    for acq in dict.fromkeys(funcs.values()):
+        resolve_acquisition(acq)  # fail now on an unknown name
+        checked = check_options(acq, options)
+    return funcs, checked
+
+
+def per_scale_record(funcs: Mapping[str, str | AcquisitionBuilder], *, names: bool = True) -> Any:
+    """One value when both scales share their acquisition, else the dict (as names when
+    ``names``: a journal header and a history's metadata)."""
+    values = {s: acquisition_name(f) if names else f for s, f in funcs.items()}
+    return values["small"] if funcs["small"] is funcs["large"] else values

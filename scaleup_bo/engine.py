@@ -40,9 +40,9 @@ from scaleup_bo._validate import (
 from scaleup_bo.acquisition import (
     DEFAULT_ACQ,
     AcquisitionBuilder,
-    acquisition_name,
-    check_options,
     exploits,
+    per_scale,
+    per_scale_record,
     resolve_acquisition,
 )
 from scaleup_bo.cost import InformationPerCost, ScaleChoiceContext, check_costs
@@ -105,7 +105,7 @@ class Engine:
     ) -> None:
         self.space = SearchSpace(search_space)
         self.strategy = from_keywords(strategy, deprecated, "Engine").resolved("large")
-        self.acq_funcs, self.acq_func_kwargs = _acq_funcs(acq_func, acq_func_kwargs)
+        self.acq_funcs, self.acq_func_kwargs = per_scale(acq_func, acq_func_kwargs)
         self.n_initial_points = check_count("n_initial_points", n_initial_points)
         self.failures = FailurePolicy(catch, max_consecutive_failures)
         resolve_executor(executor)  # fail now on something that is not an executor
@@ -114,7 +114,7 @@ class Engine:
         self.random_state = seed if seed is not None else _fresh_seed()
         settings = {
             "strategy": self.strategy.to_dict(),
-            "acq_func": _acq_record(self.acq_funcs),
+            "acq_func": per_scale_record(self.acq_funcs),
             "acq_func_kwargs": self.acq_func_kwargs,
             "n_initial_points": self.n_initial_points,
         }
@@ -465,7 +465,7 @@ class Engine:
     @property
     def acq_func(self) -> Any:
         """The acquisition of each scale (one value when both are the same)."""
-        return _acq_record(self.acq_funcs, names=False)
+        return per_scale_record(self.acq_funcs, names=False)
 
     # ------------------------------------------------------------------ results
     def recommend(self, *, evaluated_only: bool = False) -> list[Any] | None:
@@ -553,30 +553,6 @@ class _Pending:
                 "stay pending (their cost committed) until told or engine.cancel()led.",
                 scale, list(point), waiting,
             )  # fmt: skip
-
-
-def _acq_funcs(acq_func: Any, options: Any) -> tuple[dict[str, Acquisition], dict[str, Any]]:
-    """The acquisition of each scale and their options, checked."""
-    if acq_func is None:
-        funcs = dict(DEFAULT_ACQ)
-    elif isinstance(acq_func, Mapping):
-        if set(acq_func) != set(SCALES):
-            raise DataError(f"acq_func as a dict must map both {SCALES}, got {list(acq_func)}.")
-        funcs = {s: acq_func[s] for s in SCALES}
-    else:
-        funcs = {s: acq_func for s in SCALES}
-    checked: dict[str, Any] = {}
-    for acq in dict.fromkeys(funcs.values()):
-        resolve_acquisition(acq)  # fail now on an unknown name
-        checked = check_options(acq, options)
-    return funcs, checked
-
-
-def _acq_record(funcs: Mapping[str, Acquisition], *, names: bool = True) -> Any:
-    """One value when both scales share their acquisition, else the dict (as names when
-    ``names``: a journal header and a history's metadata)."""
-    values = {s: acquisition_name(f) if names else f for s, f in funcs.items()}
-    return values["small"] if funcs["small"] is funcs["large"] else values
 
 
 def _fresh_seed() -> int:
