@@ -111,12 +111,15 @@ class Strategy:
             and the refit that uses the small scale cannot. ``None``: the role's (on for
             ``ScaleUpOptimizer``: Forrester 2.2e-05 to 9.4e-10, 11/9/0 seeds).
         scale_chooser: How ``ScaleUpOptimizer`` chooses the scale of each run: a callable
-            ``(engine, costs) -> scale or (params, scale) or None`` (``costs``: the
-            affordable scales with their costs; ``None``: the cheapest), or ``None`` for
+            ``(context) -> scale or (params, scale) or None`` (a
+            :class:`~scaleup_bo.cost.ScaleChoiceContext`: the affordable ``costs``, the
+            ``history``, the step's ``model()``; ``None``: the cheapest), or ``None`` for
             :class:`~scaleup_bo.cost.InformationPerCost` (information about the large
             optimum per unit of cost).
-        num_restarts: Gradient restarts of the acquisition optimizer (BoTorch's setting).
-        raw_samples: Random points that choose those restarts.
+        num_restarts: Gradient restarts of the acquisition optimizer (BoTorch's usual 10;
+            halved with ``raw_samples``, proposals were 2-15% faster and two of nine
+            benchmark problems lost on most seeds).
+        raw_samples: Random points that choose those restarts (512).
     """
 
     small_fidelity: float = DEFAULT_SMALL_FIDELITY

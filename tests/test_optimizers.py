@@ -301,6 +301,7 @@ def _quadratic(p):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(space=_spaces, n_steps=_counts, n_initial_points=_counts)
+@example(space=[(1, 3)], n_steps=2, n_initial_points=2)  # more runs than points
 def test_small_constructor_fuzz_only_raises_value_errors(space, n_steps, n_initial_points):
     try:
         opt = SmallScaleOptimizer(
@@ -313,7 +314,9 @@ def test_small_constructor_fuzz_only_raises_value_errors(space, n_steps, n_initi
     event("ran")
     # Only well-formed arguments get through, and then the run does what was asked.
     assert isinstance(n_steps, int) and n_steps >= 0 and not isinstance(n_steps, bool)
-    assert len(opt.history) == n_steps + n_initial_points
+    # A discrete space smaller than the run ends it early, when every point has been tried.
+    size = opt.space.n_points
+    assert len(opt.history) == min(n_steps + n_initial_points, size or math.inf)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
