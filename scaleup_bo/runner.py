@@ -301,7 +301,9 @@ def run_plan(
         for step in remaining:
             if step.kind == "tell":  # a known result: no evaluation
                 t = step.trial
-                assert t is not None  # recorded without another run's fitted hyperparameters
+                assert t is not None
+                # Without its hyperparameters: another run's fits (a small stage's own model,
+                # say) are no start for this run's first fit.
                 trial = engine.tell(t.params, t.value, t.scale, seconds=t.seconds, error=t.error)
                 if on_trial is not None:
                     on_trial(trial, False)
