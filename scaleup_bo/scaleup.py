@@ -3,14 +3,7 @@
 Every step its scale chooser (the strategy's ``scale_chooser``,
 :class:`~scaleup_bo.cost.InformationPerCost` by default) picks the scale and the point,
 :class:`~scaleup_bo.cost.Budget` keeps the run within the budget, and
-:func:`scaleup_bo.runner.run` evaluates, as for the two stages.
-
-Example:
-    >>> opt = ScaleUpOptimizer(lambda p: (p[0] - 0.3) ** 2, lambda p: (p[0] - 0.5) ** 2,
-    ...                        [(-2.0, 2.0)], budget=40, cost_small=1, cost_large=10,
-    ...                        n_initial_points=3, random_state=0)
-    >>> opt.spent <= 40
-    True
+:func:`scaleup_bo.runner.run` evaluates, as for the two stages (example: the class).
 """
 
 from __future__ import annotations

@@ -20,34 +20,18 @@ from scaleup_bo.model import (
     hyperparameters,
 )
 from scaleup_bo.selection import log_marginal_likelihood
-
-
-def _forrester(x):
-    return (6 * x - 2) ** 2 * torch.sin(12 * x - 4)
-
-
-def _data():
-    torch.manual_seed(0)
-    xs = torch.rand(20, 1, dtype=torch.float64)
-    xl = torch.linspace(0.05, 0.95, 5, dtype=torch.float64).unsqueeze(-1)
-    ys = 0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5
-    yl = _forrester(xl)
-    X = torch.cat(
-        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
-    )
-    Y = -torch.cat([ys, yl])
-    return X, Y
+from tests.two_scale_data import forrester, forrester_data, scaled_data
 
 
 def test_fit_gives_a_multi_fidelity_model_that_predicts_the_large_scale():
-    X, Y = _data()
+    X, Y = forrester_data()
     model = fit_model(X, Y, seed=0)
     assert isinstance(model, SingleTaskMultiFidelityGP)
     grid = torch.linspace(0, 1, 50, dtype=torch.float64).unsqueeze(-1)
     with torch.no_grad():
         at_large = model.posterior(torch.cat([grid, torch.ones_like(grid)], -1)).mean
         at_small = model.posterior(torch.cat([grid, torch.full_like(grid, 0.5)], -1)).mean
-    truth = -_forrester(grid)
+    truth = -forrester(grid)
     err_large = (at_large - truth).abs().mean()
     err_small_as_large = (at_small - truth).abs().mean()
     # The model at s = 1 is about the large function, not the small one.
@@ -55,7 +39,7 @@ def test_fit_gives_a_multi_fidelity_model_that_predicts_the_large_scale():
 
 
 def test_fit_is_deterministic_under_a_seed():
-    X, Y = _data()
+    X, Y = forrester_data()
     a = fit_model(X, Y, seed=4)
     b = fit_model(X, Y, seed=4)
     for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
@@ -81,7 +65,7 @@ def _spy_on_fits(monkeypatch):
 
 @pytest.mark.parametrize("multitask", [False, True])
 def test_a_warm_started_fit_starts_from_the_given_hyperparameters(monkeypatch, multitask):
-    X, Y = _data()
+    X, Y = forrester_data()
     first = fit_model(X[:-1], Y[:-1], seed=0, multitask=multitask)
     calls = _spy_on_fits(monkeypatch)
     warm = fit_model(X, Y, seed=0, multitask=multitask, warm_start=hyperparameters(first))
@@ -96,7 +80,7 @@ def test_a_warm_started_fit_starts_from_the_given_hyperparameters(monkeypatch, m
 
 
 def test_a_warm_start_of_another_model_is_ignored(monkeypatch):
-    X, Y = _data()
+    X, Y = forrester_data()
     multitask = hyperparameters(fit_model(X, Y, seed=0, multitask=True))
     downsampling = hyperparameters(fit_model(X, Y, seed=0, kernel="downsampling"))
     own = hyperparameters(fit_model(X, Y, seed=0))
@@ -111,19 +95,19 @@ def test_a_warm_start_of_another_model_is_ignored(monkeypatch):
 
 @pytest.mark.parametrize("kernel", ["linear_truncated", "downsampling"])
 def test_both_kernels_fit(kernel):
-    X, Y = _data()
+    X, Y = forrester_data()
     assert fit_model(X, Y, kernel=kernel, seed=0) is not None
 
 
 def test_inputs_outside_the_unit_cube_are_refused():
-    X, Y = _data()
+    X, Y = forrester_data()
     X[0, -1] = 1.5
     with pytest.raises(DataError, match="unit cube"):
         build_model(X, Y)
 
 
 def test_unknown_kernel_is_refused():
-    X, Y = _data()
+    X, Y = forrester_data()
     with pytest.raises(DataError, match="kernel"):
         build_model(X, Y, kernel="rbf")
 
@@ -140,7 +124,7 @@ def test_fit_failure_returns_none_and_logs(monkeypatch, caplog):
         raise ModelFittingError("all attempts to fit the model have failed")
 
     monkeypatch.setattr(model_module, "fit_gpytorch_mll", failing_fit)
-    X, Y = _data()
+    X, Y = forrester_data()
     with caplog.at_level(logging.WARNING, logger="scaleup_bo"):
         assert fit_model(X, Y, attempts=2) is None
     assert len(calls) == 2
@@ -163,7 +147,7 @@ def _fitted_inputs(monkeypatch):
 
 
 def test_large_data_fit_hyperparameters_on_a_subset_keeping_every_large_point(monkeypatch):
-    X, Y = _data()
+    X, Y = forrester_data()
     inputs = _fitted_inputs(monkeypatch)
     model = fit_model(X, Y, seed=0, max_fit_points=12)
     (subset,) = inputs
@@ -184,20 +168,10 @@ def test_large_data_fit_hyperparameters_on_a_subset_keeping_every_large_point(mo
     assert inputs[0].shape == (4, 2) and bool((inputs[0][:, -1] == 1.0).all())
 
 
-def _scaled_data():
-    """Large = 3 x small + 2: many small points, three large ones."""
-    xs = torch.linspace(0, 1, 15, dtype=torch.float64).unsqueeze(-1)
-    xl = torch.tensor([[0.2], [0.5], [0.8]], dtype=torch.float64)
-    X = torch.cat(
-        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
-    )
-    return X, torch.cat([torch.sin(6 * xs), 3 * torch.sin(6 * xl) + 2])
-
-
 def test_multitask_model_learns_a_scale_factor_the_shared_model_cannot():
     from botorch.models import MultiTaskGP
 
-    X, Y = _scaled_data()
+    X, Y = scaled_data()
     grid = torch.linspace(0, 1, 41, dtype=torch.float64).unsqueeze(-1)
     at_large = torch.cat([grid, torch.ones_like(grid)], -1)
     errors = {}
@@ -212,12 +186,12 @@ def test_multitask_model_learns_a_scale_factor_the_shared_model_cannot():
 
 
 def test_multitask_model_needs_both_scales():
-    X, Y = _scaled_data()
+    X, Y = scaled_data()
     with pytest.raises(DataError, match="both scales"):
         build_model(X[:15], Y[:15], multitask=True)
 
 
-def _categorical_data():
+def _categoricalforrester_data():
     """f(x) = sin(6x) + 0.2 c for three categories c (one-hot columns 1-3): category 0
     observed densely at the small scale and three times at the large one, categories 1
     and 2 twice each at the small scale."""
@@ -240,7 +214,7 @@ def _design_lengthscales(model):
 def test_one_hot_columns_get_their_own_lengthscale_prior():
     from gpytorch.priors import GammaPrior, LogNormalPrior
 
-    X, Y = _categorical_data()
+    X, Y = _categoricalforrester_data()
     model = build_model(X, Y, categorical_columns=[1, 2, 3])
     kernel = model.covar_module.base_kernel.kernels[0].covar_module_unbiased
     priors = {
@@ -262,7 +236,7 @@ def test_categories_share_what_the_data_say_they_share():
     # The same function in every category: the fitted one-hot lengthscales become long
     # (the categories are correlated), while BoTorch's prior keeps them near 0.3-0.5,
     # which makes each category an almost independent function.
-    X, Y = _categorical_data()
+    X, Y = _categoricalforrester_data()
     shared = _design_lengthscales(fit_model(X, Y, seed=0, categorical_columns=[1, 2, 3]))
     plain = _design_lengthscales(fit_model(X, Y, seed=0))
     assert (shared[1:] > 2.0).all() and shared[0] < 1.0
@@ -270,7 +244,7 @@ def test_categories_share_what_the_data_say_they_share():
 
 
 def test_categorical_columns_must_be_design_columns():
-    X, Y = _categorical_data()
+    X, Y = _categoricalforrester_data()
     with pytest.raises(DataError, match="categorical_columns"):
         build_model(X, Y, categorical_columns=[4])  # the fidelity column
 
@@ -280,7 +254,7 @@ def test_fit_restarts_from_prior_samples_with_the_one_hot_prior():
     # must set their own columns and leave the others.
     from botorch.optim.utils import sample_all_priors
 
-    X, Y = _categorical_data()
+    X, Y = _categoricalforrester_data()
     model = build_model(X, Y, categorical_columns=[1, 2, 3])
     torch.manual_seed(0)
     sample_all_priors(model)
@@ -306,8 +280,8 @@ def test_noise_floor_lets_noise_free_data_be_fitted_below_botorchs_floor(multita
     )
 
 
-def test_noise_floor_keeps_the_noise_of_noisy_data():
-    X, Y = _data()
+def test_noise_floor_keeps_the_noise_of_noisyforrester_data():
+    X, Y = forrester_data()
     noisy = Y + 0.5 * torch.randn(
         Y.shape, generator=torch.Generator().manual_seed(1), dtype=Y.dtype
     )
@@ -317,7 +291,7 @@ def test_noise_floor_keeps_the_noise_of_noisy_data():
 
 @pytest.mark.parametrize("floor", [0.0, -1e-6, float("nan"), 1.0])
 def test_noise_floor_must_be_a_small_positive_number(floor):
-    X, Y = _data()
+    X, Y = forrester_data()
     with pytest.raises(DataError, match="noise_floor"):
         build_model(X, Y, noise_floor=floor)
 
@@ -328,7 +302,7 @@ def _noise_free_two_scales() -> tuple[torch.Tensor, torch.Tensor]:
     X = torch.cat(
         [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([x, torch.ones_like(x)], -1)]
     )
-    return X, -torch.cat([0.5 * _forrester(xs) + 10 * (xs - 0.5) - 5, _forrester(x)])
+    return X, -torch.cat([0.5 * forrester(xs) + 10 * (xs - 0.5) - 5, forrester(x)])
 
 
 def test_a_multitask_fit_prints_no_torch_sparse_warning():
@@ -368,7 +342,7 @@ def test_fit_cache_makes_each_model_once_per_history_size():
 
 
 def test_fit_cache_starts_each_fit_from_the_latest_proposals_hyperparameters():
-    X, Y = _data()
+    X, Y = forrester_data()
     model = fit_model(X, Y, seed=0)
     latest = {"shared": hyperparameters(model)}
     history = History()
@@ -390,7 +364,7 @@ def test_fit_cache_starts_each_fit_from_the_latest_proposals_hyperparameters():
 def test_fit_cache_records_the_finite_hyperparameters_of_this_sizes_models():
     import copy
 
-    X, Y = _data()
+    X, Y = forrester_data()
     model = fit_model(X, Y, seed=0)
     broken = copy.deepcopy(model)
     with torch.no_grad():

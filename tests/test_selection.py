@@ -31,6 +31,7 @@ from scaleup_bo.selection import (
     n_hyperparameters,
     task_scale_ratio,
 )
+from tests.two_scale_data import forrester, forrester_data, scaled_data
 
 SPACE = [(0.0, 1.0), ["a", "b"]]
 SPACE_1D = [Real(0.0, 1.0)]
@@ -253,7 +254,7 @@ def test_multitask_large_model_works_with_the_transfer_guard():
 
 
 def test_multitask_model_reports_the_scale_factor_and_its_evidence():
-    X, Y = _scaled_data()  # large = 3 x small + 2
+    X, Y = scaled_data()  # large = 3 x small + 2
     multitask = fit_model(X, Y, seed=0, multitask=True)
     shared = fit_model(X, Y, seed=0)
     assert task_scale_ratio(multitask) == pytest.approx(3.0, rel=0.05)
@@ -432,7 +433,7 @@ def test_large_model_choice_names_the_model_in_every_mode(mode):
 
 # ---------------------------------------------------------------------- leave-one-out
 def test_loo_predictions_equal_predicting_each_point_from_the_others():
-    X, Y = _data()
+    X, Y = forrester_data()
     model = fit_model(X, Y, seed=0)
     mean, var, observed = loo_predictions(model)
     assert mean.shape == var.shape == (25,)
@@ -452,7 +453,7 @@ def test_loo_predictions_equal_predicting_each_point_from_the_others():
 
 
 def test_loo_predictions_of_the_multitask_model_leave_each_point_out():
-    X, Y = _scaled_data()
+    X, Y = scaled_data()
     X, Y = (
         torch.cat([X, torch.tensor([[0.35, 1.0]], dtype=torch.float64)]),
         torch.cat([Y, 3 * torch.sin(torch.tensor([[2.1]], dtype=torch.float64)) + 2]),
@@ -699,7 +700,7 @@ def test_interpolating_pins_the_noise_of_noise_free_data(multitask):
 
 
 def test_interpolating_keeps_the_fitted_model_of_noisy_data():
-    X, Y = _data()
+    X, Y = forrester_data()
     noisy = Y + 0.5 * torch.randn(
         Y.shape, generator=torch.Generator().manual_seed(1), dtype=Y.dtype
     )
@@ -729,36 +730,10 @@ def test_interpolating_keeps_the_fitted_model_when_the_pinned_copy_fails(monkeyp
 
 
 # ---------------------------------------------------------------------- data
-def _forrester_t(x):
-    return (6 * x - 2) ** 2 * torch.sin(12 * x - 4)
-
-
-def _data():
-    torch.manual_seed(0)
-    xs = torch.rand(20, 1, dtype=torch.float64)
-    xl = torch.linspace(0.05, 0.95, 5, dtype=torch.float64).unsqueeze(-1)
-    ys = 0.5 * _forrester_t(xs) + 10 * (xs - 0.5) - 5
-    yl = _forrester_t(xl)
-    X = torch.cat(
-        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
-    )
-    return X, -torch.cat([ys, yl])
-
-
-def _scaled_data():
-    """Large = 3 x small + 2: many small points, three large ones."""
-    xs = torch.linspace(0, 1, 15, dtype=torch.float64).unsqueeze(-1)
-    xl = torch.tensor([[0.2], [0.5], [0.8]], dtype=torch.float64)
-    X = torch.cat(
-        [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([xl, torch.ones_like(xl)], -1)]
-    )
-    return X, torch.cat([torch.sin(6 * xs), 3 * torch.sin(6 * xl) + 2])
-
-
 def _noise_free_two_scales():
     x = torch.linspace(0, 1, 30, dtype=torch.float64).unsqueeze(-1)
     xs = torch.linspace(0.02, 0.98, 30, dtype=torch.float64).unsqueeze(-1)
     X = torch.cat(
         [torch.cat([xs, torch.full_like(xs, 0.5)], -1), torch.cat([x, torch.ones_like(x)], -1)]
     )
-    return X, -torch.cat([0.5 * _forrester_t(xs) + 10 * (xs - 0.5) - 5, _forrester_t(x)])
+    return X, -torch.cat([0.5 * forrester(xs) + 10 * (xs - 0.5) - 5, forrester(x)])
