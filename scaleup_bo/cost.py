@@ -318,11 +318,7 @@ class InformationPerCost:
 def check_budget(budget: Any, costs: Costs, n_initial_points: int) -> float:
     """A cost-aware run's budget, checked: with given costs it must pay for one run at
     each scale (a warning says when it leaves no room for the initial design)."""
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
-        raise DataError(f"budget must be a positive number, got {budget!r}.")
-    if not (math.isfinite(float(budget)) and budget > 0):
-        raise DataError(f"budget must be a positive finite number, got {budget!r}.")
-    budget = float(budget)
+    budget = _positive("budget", budget)
     if costs.given is not None:
         small, large = costs.given["small"], costs.given["large"]
         if budget < small + large:

@@ -411,9 +411,13 @@ class Engine:
     def exhausted(self, scale: str) -> bool:
         """Whether every point of a discrete space has been tried (evaluated, failed or
         pending) at ``scale``, so :meth:`ask` has nothing left to propose there."""
+        if self.space.n_points is None:  # a continuous space: no step data to build
+            return False
         return proposal.untried_count(self.space, self._data().tried[scale]) == 0
 
     def _check_untried(self, scale: str, n: int = 1, *, data: StepData | None = None) -> None:
+        if self.space.n_points is None:  # a continuous space never runs out
+            return
         data = self._data() if data is None else data
         proposal.check_untried(self.space, data.tried[scale], scale, n)
 

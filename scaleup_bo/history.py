@@ -23,7 +23,7 @@ import numpy as np
 from scaleup_bo.exceptions import DataError
 from scaleup_bo.space import from_json_value, to_json_value
 
-__all__ = ["SCALES", "History", "Scale", "Trial"]
+__all__ = ["SCALES", "History", "Scale", "Trial", "as_stored"]
 
 Scale = Literal["small", "large"]
 SCALES: tuple[str, str] = ("small", "large")
@@ -416,6 +416,12 @@ def _from_cell(dim: Any, value: Any) -> Any:
         number = float(value.strip())
         return int(number) if isinstance(dim, Integer) and number.is_integer() else number
     return value
+
+
+def as_stored(value: Any) -> Any:
+    """``value`` as a JSON file gives it back (tuples as lists, ...): how a recorded setting
+    is compared with the current one."""
+    return json.loads(json.dumps(value))
 
 
 def _dumps(record: Any, indent: int | None = None) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaleup_bo.exceptions import DataError
-from scaleup_bo.history import SCHEMA_VERSION, Trial, _dumps
+from scaleup_bo.history import SCHEMA_VERSION, Trial, _dumps, as_stored
 
 if TYPE_CHECKING:
     from scaleup_bo.strategy import Strategy
@@ -175,15 +175,9 @@ class Journal:
         self._write_line({"type": "trial", **trial.to_dict()})
 
 
-def _json_roundtrip(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def _differences(recorded: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: recorded[k]
-        for k, v in values.items()
-        if k in recorded and recorded[k] != _json_roundtrip(v)
+        k: recorded[k] for k, v in values.items() if k in recorded and recorded[k] != as_stored(v)
     }
 
 
@@ -244,6 +238,6 @@ def _changed_settings(
         recorded = {k: header[k] for k in settings["strategy"] if k in header}
     changed = [f"{k} was {a!r}, now {b!r}" for k, (a, b) in strategy.differences(recorded).items()]
     for key in ("acq_func", "acq_func_kwargs", "n_initial_points"):
-        if key in header and _json_roundtrip(header[key]) != _json_roundtrip(settings[key]):
+        if key in header and as_stored(header[key]) != as_stored(settings[key]):
             changed.append(f"{key} was {header[key]!r}, now {settings[key]!r}")
     return changed

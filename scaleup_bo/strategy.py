@@ -34,6 +34,7 @@ from scaleup_bo._validate import check_bool, check_count
 from scaleup_bo.acquisition import AcquisitionBuilder, acquisition_name, resolve_acquisition
 from scaleup_bo.cost import InformationPerCost, ScaleChooser
 from scaleup_bo.exceptions import AcquisitionError, DataError
+from scaleup_bo.history import as_stored
 from scaleup_bo.model import (
     DEFAULT_SMALL_FIDELITY,
     EXPLOIT_NOISE_FLOOR,
@@ -218,7 +219,7 @@ class Strategy:
         return {
             k: (recorded[k], v)
             for k, v in now.items()
-            if k in recorded and not _json_equal(recorded[k], v)
+            if k in recorded and as_stored(recorded[k]) != as_stored(v)
         }
 
 
@@ -289,9 +290,3 @@ def _import(qualname: str) -> Callable[..., Any]:
     except (ImportError, AttributeError) as exc:
         raise DataError(f"cannot import {qualname!r} recorded in the strategy: {exc}") from exc
     return target
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    import json
-
-    return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
